@@ -1,0 +1,34 @@
+"""imagegate: one OpenAI-compatible endpoint for image generation and editing, many upstreams."""
+
+from .capabilities import ModelCapabilities, SizeSpec
+from .hookspecs import hookimpl
+from .provider import (
+    AccountConfig,
+    FilePart,
+    Provider,
+    ProviderResult,
+    ResultImage,
+    TargetOptions,
+    UpstreamCall,
+    UpstreamRequest,
+    UpstreamResponse,
+    Usage,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AccountConfig",
+    "FilePart",
+    "ModelCapabilities",
+    "Provider",
+    "ProviderResult",
+    "ResultImage",
+    "SizeSpec",
+    "TargetOptions",
+    "UpstreamCall",
+    "UpstreamRequest",
+    "UpstreamResponse",
+    "Usage",
+    "hookimpl",
+]

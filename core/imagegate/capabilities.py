@@ -1,0 +1,145 @@
+"""What an upstream model can do, declared by its provider and read by the planner.
+
+Providers return a :class:`ModelCapabilities` per upstream model. The planner compares a request with it and
+either makes a plan (fan-out, size mapping, transcoding, URL hosting) or refuses with a 400 before any call.
+The size helpers here are the ones providers use too, so mapping a size means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Literal
+
+import msgspec
+
+Operation = Literal["generate", "edit", "variation"]
+Delivery = Literal["b64_json", "url", "bytes"]
+ImageFormat = Literal["png", "jpeg", "webp"]
+
+ALL_FORMATS: tuple[str, ...] = ("png", "jpeg", "webp")
+ALPHA_FORMATS: frozenset[str] = frozenset({"png", "webp"})
+
+
+class SizeSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The sizes a model accepts. A model either takes exact sizes or takes aspect ratios.
+
+    - ``sizes``: exact ``WxH`` values (and ``"auto"`` if the model accepts it);
+    - ``multiple_of`` with bounds: any ``WxH`` whose sides are multiples, within side, pixel and ratio limits;
+    - ``aspect_ratios``: the upstream takes a ratio such as ``"3:2"``; any requested ``WxH`` maps to the
+      nearest one and the response reports the size actually produced.
+    """
+
+    sizes: tuple[str, ...] = ()
+    multiple_of: int | None = None
+    min_side: int = 1
+    max_side: int | None = None
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    max_ratio: float | None = None  # 3.0 means between 1:3 and 3:1
+    aspect_ratios: tuple[str, ...] = ()
+    default: str | None = None
+
+    def describe(self) -> str:
+        parts: list[str] = []
+        if self.sizes:
+            parts.append(", ".join(self.sizes))
+        if self.multiple_of:
+            rule = f"any WxH with sides multiples of {self.multiple_of}"
+            if self.max_side:
+                rule += f", sides {self.min_side}-{self.max_side}"
+            if self.max_pixels:
+                rule += f", at most {self.max_pixels} pixels"
+            if self.max_ratio:
+                rule += f", aspect ratio within 1:{self.max_ratio:g} and {self.max_ratio:g}:1"
+            parts.append(rule)
+        if self.aspect_ratios:
+            parts.append("any WxH, mapped to the nearest of " + ", ".join(self.aspect_ratios))
+        return "; ".join(parts) or "no size parameter"
+
+    def accepts(self, size: str) -> bool:
+        """True when the model takes ``size`` exactly as written."""
+        if size in self.sizes:
+            return True
+        if self.multiple_of is None:
+            return False
+        parsed = parse_size(size)
+        if parsed is None:
+            return False
+        width, height = parsed
+        m = self.multiple_of
+        if width % m or height % m:
+            return False
+        if min(width, height) < self.min_side or (self.max_side and max(width, height) > self.max_side):
+            return False
+        pixels = width * height
+        if self.max_pixels and pixels > self.max_pixels:
+            return False
+        if self.min_pixels and pixels < self.min_pixels:
+            return False
+        return not (self.max_ratio and max(width, height) / min(width, height) > self.max_ratio)
+
+
+class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A provider's declaration of what one upstream model supports.
+
+    "Native" values are what the upstream itself produces or accepts; anything else the core either adapts
+    (fan-out, transcoding, URL hosting, base64 from URLs) or refuses with a clear 400.
+    """
+
+    operations: frozenset[str] = frozenset({"generate"})
+    sizes: SizeSpec = SizeSpec()
+    max_n: int = 10  # what a client may ask for in one request
+    max_images_per_call: int = 1  # what one upstream call returns; more is fanned out by the core
+    output_formats: frozenset[str] = frozenset({"png"})  # produced natively; the first listed in
+    default_format: str = "png"  # ALL_FORMATS order is used when the default is not wanted
+    output_compression: bool = False  # honours output_compression natively
+    backgrounds: frozenset[str] = frozenset()  # accepted values of `background` ("transparent", ...)
+    qualities: frozenset[str] = frozenset()  # accepted values of `quality`; empty: parameter not sent
+    styles: frozenset[str] = frozenset()
+    moderation: bool = False
+    input_fidelity: bool = False
+    max_input_images: int = 0  # for edits
+    mask: bool = False
+    streaming: bool = False
+    max_prompt_chars: int | None = None
+    prompt_required: bool = True
+    delivery: Delivery = "b64_json"  # how images come back when response_format is not sent
+    response_formats: frozenset[str] = frozenset()  # accepted values of `response_format`
+    download_hosts: frozenset[str] = frozenset()  # hosts the core may fetch result URLs from
+    extra_params: frozenset[str] | None = frozenset()  # accepted extra fields; None lets any through
+
+
+def parse_size(size: str) -> tuple[int, int] | None:
+    width, sep, height = size.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        return None
+    w, h = int(width), int(height)
+    return (w, h) if w > 0 and h > 0 else None
+
+
+def format_size(width: int, height: int) -> str:
+    return f"{width}x{height}"
+
+
+def ratio_value(ratio: str) -> Fraction:
+    w, _, h = ratio.partition(":")
+    return Fraction(int(w), int(h))
+
+
+def nearest_aspect_ratio(width: int, height: int, ratios: tuple[str, ...]) -> str:
+    """The ratio from ``ratios`` closest to ``width:height``, compared on a log scale (2:1 is as far from
+    1:1 as 1:2 is)."""
+    import math
+
+    target = math.log(width / height)
+    return min(ratios, key=lambda r: abs(math.log(ratio_value(r)) - target))
+
+
+def round_to_multiple(value: int, multiple: int, *, lowest: int | None = None, highest: int | None = None) -> int:
+    """``value`` rounded to the nearest multiple, kept within ``lowest``/``highest`` (themselves multiples)."""
+    rounded = max(multiple, round(value / multiple) * multiple)
+    if lowest is not None:
+        rounded = max(rounded, lowest)
+    if highest is not None:
+        rounded = min(rounded, highest)
+    return rounded

@@ -1,0 +1,184 @@
+"""One exception tree for everything the gateway can answer with an error.
+
+Each class knows its HTTP status and its OpenAI error ``type``; :meth:`GatewayError.body` renders the
+``{"error": {"message", "type", "param", "code"}}`` shape with all four keys present. Providers raise these
+from ``parse`` (usually through :func:`upstream_error`), so the core never guesses what an upstream meant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    status: int = 500
+    type: str = "server_error"
+    default_code: str | None = None
+    # Router hints: may the same target be tried again, may the next target be tried?
+    retryable: bool = False
+    fallback: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+        self.retry_after = retry_after
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def response_headers(self) -> dict[str, str]:
+        headers = dict(self.headers)
+        if self.retry_after is not None:
+            headers["retry-after"] = str(max(1, round(self.retry_after)))
+            headers["retry-after-ms"] = str(max(0, int(self.retry_after * 1000)))
+        return headers
+
+
+# --- the client's fault (4xx) -------------------------------------------------------------------------
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class UnsupportedValue(InvalidRequest):
+    """The request is well formed but the routed model cannot honour a parameter value."""
+
+    default_code = "unsupported_value"
+
+
+class ModelNotFound(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+    default_code = "model_not_found"
+
+
+class NotFound(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+    default_code = "not_found"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    type = "invalid_request_error"
+    default_code = "method_not_allowed"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    type = "invalid_request_error"
+    default_code = "request_too_large"
+
+
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    type = "invalid_request_error"
+    default_code = "unsupported_media_type"
+
+
+class ContentPolicyViolation(InvalidRequest):
+    """The upstream refused the prompt or image on safety grounds; the client can rephrase."""
+
+    default_code = "content_policy_violation"
+
+
+# --- the upstream's or the gateway's trouble (429 / 5xx) ---------------------------------------------
+
+
+class UpstreamError(GatewayError):
+    """An upstream failed in a way that is not the client's fault."""
+
+    status = 502
+    type = "upstream_error"
+    default_code = "upstream_error"
+    retryable = True
+    fallback = True
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream rejected a request as invalid: retrying the same call cannot help."""
+
+    status = 400
+    type = "invalid_request_error"
+    default_code = "upstream_rejected"
+    retryable = False
+    fallback = False
+
+
+class UpstreamAuthError(UpstreamError):
+    """The gateway's own upstream credentials were refused: the operator's problem, not the client's."""
+
+    default_code = "upstream_auth_failed"
+    retryable = False
+
+
+class UpstreamRateLimited(UpstreamError):
+    status = 429
+    type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    default_code = "upstream_timeout"
+
+
+class UpstreamUnavailable(UpstreamError):
+    """No connection could be made, or the upstream answered with a 5xx."""
+
+    status = 502
+    default_code = "upstream_unavailable"
+
+
+class ProviderNotConfigured(GatewayError):
+    """A route's account lacks what it needs (for example an unset ``${VAR}`` secret)."""
+
+    status = 503
+    type = "server_error"
+    default_code = "provider_not_configured"
+    fallback = True
+
+
+def upstream_error(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    retry_after: float | None = None,
+) -> GatewayError:
+    """Map an upstream HTTP failure to the gateway's error tree by status.
+
+    Providers call this after recognising their dialect's special cases (content-policy blocks above all).
+    """
+    if status in (401, 403):
+        return UpstreamAuthError(
+            f"The upstream refused the gateway's credentials (HTTP {status}); the operator must fix the account."
+        )
+    if status == 402:
+        return UpstreamAuthError("The upstream account has no credit left (HTTP 402).", code="upstream_payment")
+    if status == 429:
+        return UpstreamRateLimited(f"The upstream is rate limiting: {message}", retry_after=retry_after)
+    if status in (408, 409) or status >= 500:
+        return UpstreamUnavailable(f"The upstream failed (HTTP {status}): {message}", retry_after=retry_after)
+    if status == 404:
+        return UpstreamError(
+            f"The upstream does not know this model or deployment (HTTP 404): {message}",
+            code="upstream_not_found",
+        )
+    if status == 413:
+        return PayloadTooLarge(f"The upstream refused the request as too large: {message}", param=param)
+    return UpstreamRejected(message, code=code, param=param)

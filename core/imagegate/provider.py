@@ -1,0 +1,171 @@
+"""The contract between the core and a provider plugin.
+
+A provider translates between the unified request and one upstream dialect, in both directions, and declares
+per upstream model what that model supports. It does no networking of its own: ``build`` returns an
+:class:`UpstreamRequest` that the core sends, and ``parse`` turns the :class:`UpstreamResponse` into a
+:class:`ProviderResult` or raises an error from :mod:`imagegate.errors`. A provider whose upstream needs several
+calls (submit, then poll) overrides :meth:`Provider.run` and uses the ``send`` it is given.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import msgspec
+
+from .capabilities import ModelCapabilities, Operation
+from .request import InputImage
+
+class AccountConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base for a provider's account settings (the provider-specific keys of a ``providers:`` entry)."""
+
+class TargetOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base for a provider's per-route settings (provider-specific keys of a target under ``models:``)."""
+
+@dataclass(slots=True)
+class UpstreamCall:
+    """One upstream call as planned by the core: the client's request with sizes, counts and formats
+    already decided. Fields left ``None`` are not to be sent."""
+
+    operation: Operation
+    upstream_model: str
+    account: Any  # the provider's AccountConfig subclass
+    options: Any  # the provider's TargetOptions subclass
+    prompt: str | None
+    n: int
+    size: str | None
+    aspect_ratio: str | None
+    quality: str | None
+    style: str | None
+    background: str | None
+    moderation: str | None
+    output_format: str | None
+    output_compression: int | None
+    response_format: str | None
+    input_fidelity: str | None
+    user: str | None
+    params: dict[str, Any]  # route-fixed parameters overlaid by the client's accepted extras
+    images: list[InputImage] = field(default_factory=list)
+    mask: InputImage | None = None
+    index: int = 0  # which call of a fan-out this is
+
+@dataclass(slots=True)
+class FilePart:
+    """A file in a multipart upstream request; ``content`` is an upload (streamed, not copied) or bytes."""
+
+    content: InputImage | bytes
+    filename: str
+    content_type: str
+
+FormValue = str | FilePart
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    url: str
+    method: str = "POST"
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = None  # encoded with msgspec
+    form: list[tuple[str, FormValue]] | None = None  # multipart/form-data, in order
+    query: dict[str, str] | None = None
+
+@dataclass(slots=True)
+class UpstreamResponse:
+    status: int
+    headers: Any  # a case-insensitive mapping (multidict)
+    body: bytes
+
+    def json(self, type: Any = Any) -> Any:
+        return msgspec.json.decode(self.body, type=type)
+
+class ResultImage:
+    """One image as the upstream gave it: base64 text, raw bytes or a URL. Conversions happen at most once."""
+
+    __slots__ = ("_b64", "_data", "extra", "revised_prompt", "url")
+
+    def __init__(
+        self,
+        *,
+        b64_json: str | None = None,
+        data: bytes | None = None,
+        url: str | None = None,
+        revised_prompt: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        if b64_json is None and data is None and url is None:
+            raise ValueError("a ResultImage needs b64_json, data or url")
+        self._b64 = b64_json
+        self._data = data
+        self.url = url
+        self.revised_prompt = revised_prompt
+        self.extra = extra or {}  # provider-specific per-image fields kept in the response (seed, filters)
+
+    @property
+    def has_bytes(self) -> bool:
+        return self._data is not None or self._b64 is not None
+
+    def data(self) -> bytes:
+        if self._data is None:
+            if self._b64 is None:
+                raise ValueError("image only has a URL; the core downloads it first")
+            self._data = base64.b64decode(self._b64)
+        return self._data
+
+    def b64(self) -> str:
+        if self._b64 is None:
+            self._b64 = base64.b64encode(self.data()).decode("ascii")
+        return self._b64
+
+    def replace_data(self, data: bytes) -> None:
+        self._data, self._b64, self.url = data, None, None
+
+class Usage(msgspec.Struct, kw_only=True, omit_defaults=True):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    input_tokens_details: dict[str, int] | None = None
+
+@dataclass(slots=True)
+class ProviderResult:
+    images: list[ResultImage]
+    usage: Usage | None = None
+    size: str | None = None
+    quality: str | None = None
+    background: str | None = None
+    output_format: str | None = None
+    created: int | None = None
+
+Send = Callable[[UpstreamRequest], Awaitable[UpstreamResponse]]
+
+class Provider:
+    """Base class for providers. Subclasses set ``name`` and the two config types, and implement
+    ``capabilities``, ``build`` and ``parse``."""
+
+    name: ClassVar[str]
+    account_type: ClassVar[type[AccountConfig]] = AccountConfig
+    options_type: ClassVar[type[TargetOptions]] = TargetOptions
+    # Header names whose values must never be logged or echoed.
+    secret_headers: ClassVar[frozenset[str]] = frozenset({"authorization", "api-key", "x-api-key"})
+
+    def capabilities(self, upstream_model: str, options: Any) -> ModelCapabilities:
+        """What ``upstream_model`` supports. Raise ``ValueError`` for a model this provider cannot serve;
+        the route table load reports it."""
+        raise NotImplementedError
+
+    def build(self, call: UpstreamCall) -> UpstreamRequest:
+        """Translate one planned call into the upstream's dialect. Pure: no I/O."""
+        raise NotImplementedError
+
+    def parse(self, call: UpstreamCall, response: UpstreamResponse) -> ProviderResult:
+        """Translate the upstream's answer back, or raise an error from :mod:`imagegate.errors`."""
+        raise NotImplementedError
+
+    def check_account(self, account: Any) -> str | None:
+        """Return why ``account`` cannot be used (for example a missing key), or ``None`` when it can."""
+        return None
+
+    async def run(self, call: UpstreamCall, send: Send) -> ProviderResult:
+        """Carry out one call. The default is one request and its answer; override for multi-step upstreams."""
+        return self.parse(call, await send(self.build(call)))
