@@ -1,0 +1,247 @@
+"""The OpenAI Images dialect, both directions, shared by every provider that speaks it (OpenAI, Azure, ...).
+
+Requests: :func:`json_body` (generations) and :func:`multipart_form` (edits, variations) send every planned
+field that is not ``None`` plus ``call.params``; planned fields win over params of the same name. Answers:
+:func:`parse_images` reads a 200 body, :func:`error_from_response` maps an error body to the gateway's tree.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import msgspec
+from imagegate import FilePart, ProviderResult, ResultImage, UpstreamCall, UpstreamResponse, Usage
+from imagegate.errors import (
+    ContentPolicyViolation,
+    GatewayError,
+    UpstreamAuthError,
+    UpstreamError,
+    upstream_error,
+)
+from imagegate.provider import FormValue
+from imagegate.request import InputImage
+
+from .models import capabilities_for
+
+__all__ = ["capabilities_for", "error_from_response", "json_body", "multipart_form", "parse_images"]
+
+# UpstreamCall fields that map one to one onto OpenAI request fields of the same name.
+_PLANNED_FIELDS = (
+    "prompt",
+    "n",
+    "size",
+    "quality",
+    "style",
+    "background",
+    "moderation",
+    "output_format",
+    "output_compression",
+    "response_format",
+    "input_fidelity",
+    "user",
+)
+# Names the dialect fills itself; a param of these names is never sent.
+_RESERVED_NAMES = frozenset({"model", "image", "image[]", "mask"})
+
+_CONTENT_POLICY_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
+_BILLING_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"})
+_MAX_ERROR_TEXT = 500
+
+
+# --- requests ------------------------------------------------------------------------------------------
+
+
+def _fields(call: UpstreamCall, include_model: bool) -> dict[str, Any]:
+    fields = {
+        name: value
+        for name, value in call.params.items()
+        if value is not None and name not in _RESERVED_NAMES
+    }
+    if include_model:
+        fields["model"] = call.upstream_model
+    for name in _PLANNED_FIELDS:
+        value = getattr(call, name)
+        if value is not None:
+            fields[name] = value
+    return fields
+
+
+def json_body(call: UpstreamCall, *, include_model: bool = True) -> dict[str, Any]:
+    """The JSON body of ``POST /images/generations``."""
+    return _fields(call, include_model)
+
+
+def _form_values(name: str, value: Any) -> Iterator[tuple[str, str]]:
+    """One field as the official SDK writes it in multipart: ``true``/``false``, decimal numbers,
+    ``name[key]`` for objects and repeated ``name[]`` for arrays."""
+    if value is None:
+        return
+    if isinstance(value, bool):
+        yield name, "true" if value else "false"
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _form_values(f"{name}[{key}]", item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _form_values(f"{name}[]", item)
+    else:
+        yield name, str(value)
+
+
+def _file_part(image: InputImage, stem: str) -> FilePart:
+    """The upload as the client sent it; a missing name or a non-image content type (which OpenAI refuses
+    as "unsupported mimetype") is replaced from the sniffed format."""
+    content_type = image.content_type if image.content_type.startswith("image/") else f"image/{image.format}"
+    filename = image.filename or f"{stem}.{'jpg' if image.format == 'jpeg' else image.format}"
+    return FilePart(content=image, filename=filename, content_type=content_type)
+
+
+def multipart_form(call: UpstreamCall, *, include_model: bool = True) -> list[tuple[str, FormValue]]:
+    """The multipart form of ``POST /images/edits`` and ``/images/variations``: text fields first, then one
+    image as part ``image`` or several as repeated ``image[]`` parts, then ``mask``."""
+    form: list[tuple[str, FormValue]] = []
+    for name, value in _fields(call, include_model).items():
+        form.extend(_form_values(name, value))
+    image_field = "image" if len(call.images) == 1 else "image[]"
+    for index, image in enumerate(call.images):
+        form.append((image_field, _file_part(image, f"image{index}" if index else "image")))
+    if call.mask is not None:
+        form.append(("mask", _file_part(call.mask, "mask")))
+    return form
+
+
+# --- answers -------------------------------------------------------------------------------------------
+
+
+class _ImagesResponse(msgspec.Struct):
+    """A 200 body of the Images API. Items stay mappings so unknown per-image keys survive."""
+
+    data: list[dict[str, Any]] | None = None
+    created: int | None = None
+    background: str | None = None
+    output_format: str | None = None
+    quality: str | None = None
+    size: str | None = None
+    usage: Any = None
+    error: Any = None
+
+
+def _usage(raw: Any) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return msgspec.convert(raw, Usage)
+    except msgspec.ValidationError:
+        return None  # an odd usage shape from a compatible upstream must not lose the images
+
+
+def _result_image(item: dict[str, Any]) -> ResultImage:
+    b64_json = item.pop("b64_json", None) or None
+    url = item.pop("url", None) or None
+    revised_prompt = item.pop("revised_prompt", None)
+    if b64_json is None and url is None:
+        raise UpstreamError("The upstream answered with an image entry that has neither b64_json nor url.")
+    extra = {key: value for key, value in item.items() if value is not None}
+    return ResultImage(b64_json=b64_json, url=url, revised_prompt=revised_prompt, extra=extra)
+
+
+def parse_images(call: UpstreamCall, response: UpstreamResponse) -> ProviderResult:
+    """Read a successful Images API body (``created``, ``data[]``, and for GPT models ``background``,
+    ``output_format``, ``quality``, ``size``, ``usage``)."""
+    try:
+        body = response.json(_ImagesResponse)
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+        raise UpstreamError(
+            f"The upstream answered HTTP {response.status} with a body that is not an images response: {exc}"
+        ) from None
+    if not body.data:
+        if body.error is not None:
+            raise UpstreamError(f"The upstream answered HTTP {response.status} with an error: {body.error}")
+        raise UpstreamError("The upstream answered without any image.")
+    return ProviderResult(
+        images=[_result_image(item) for item in body.data],
+        usage=_usage(body.usage),
+        size=body.size,
+        quality=body.quality,
+        background=body.background,
+        output_format=body.output_format,
+        created=body.created,
+    )
+
+
+class _ErrorBody(msgspec.Struct):
+    message: str | None = None
+    type: str | None = None
+    param: str | None = None
+    code: str | int | None = None
+
+
+def _error_fields(response: UpstreamResponse) -> _ErrorBody:
+    """The ``error`` object of an OpenAI error body; for anything else, the body's text as the message."""
+    try:
+        raw = response.json()
+    except msgspec.DecodeError:
+        raw = None
+    error = raw.get("error") if isinstance(raw, dict) else None
+    if isinstance(error, dict):
+        try:
+            return msgspec.convert(error, _ErrorBody)
+        except msgspec.ValidationError:
+            pass
+    if isinstance(error, str):
+        return _ErrorBody(message=error)
+    if isinstance(raw, dict) and isinstance(raw.get("message"), str):
+        return _ErrorBody(message=raw["message"])
+    text = response.body[:_MAX_ERROR_TEXT].decode("utf-8", "replace").strip()
+    return _ErrorBody(message=text or None)
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """The delay an upstream asks for: ``retry-after-ms``, else ``retry-after`` (seconds or an HTTP date)."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def error_from_response(response: UpstreamResponse) -> GatewayError:
+    """Map an OpenAI-dialect error answer to the gateway's error tree.
+
+    Safety blocks stay the client's 400 with the upstream's code; quota and billing exhaustion and refused
+    credentials are the operator's problem (502, never mistaken for the client's key); everything else
+    follows :func:`imagegate.errors.upstream_error` by status, keeping the upstream's message and ``param``.
+    """
+    error = _error_fields(response)
+    code = None if error.code is None else str(error.code)
+    message = error.message or f"HTTP {response.status} without an error message"
+    if code in _CONTENT_POLICY_CODES:
+        return ContentPolicyViolation(message, code=code, param=error.param)
+    if code in _BILLING_CODES:
+        return UpstreamAuthError(
+            f"The upstream account cannot be billed ({code}); the operator must fix the account.",
+            code="upstream_payment",
+        )
+    return upstream_error(
+        response.status,
+        message,
+        code=code,
+        param=error.param,
+        retry_after=retry_after_seconds(response.headers),
+    )

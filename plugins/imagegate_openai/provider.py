@@ -1,0 +1,68 @@
+"""The OpenAI provider: api.openai.com or any upstream that speaks the OpenAI Images API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imagegate import (
+    AccountConfig,
+    ModelCapabilities,
+    Provider,
+    ProviderResult,
+    UpstreamCall,
+    UpstreamRequest,
+    UpstreamResponse,
+)
+
+from .dialect import capabilities_for, error_from_response, json_body, multipart_form, parse_images
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+_PATHS = {"generate": "/images/generations", "edit": "/images/edits", "variation": "/images/variations"}
+
+
+class OpenAIAccount(AccountConfig, kw_only=True, forbid_unknown_fields=True):
+    """Keys of a ``providers:`` entry with ``plugin: openai``."""
+
+    api_key: str | None = None
+    base_url: str = DEFAULT_BASE_URL
+    organization: str | None = None  # sent as OpenAI-Organization
+    project: str | None = None  # sent as OpenAI-Project
+
+
+class OpenAIProvider(Provider):
+    name = "openai"
+    account_type = OpenAIAccount
+
+    def capabilities(self, upstream_model: str, options: Any) -> ModelCapabilities:
+        return capabilities_for(upstream_model)
+
+    def check_account(self, account: OpenAIAccount) -> str | None:
+        if not account.api_key:
+            return (
+                "api_key is not set: the environment variable routes.yaml names for it "
+                '(for example "${OPENAI_API_KEY}") is unset or empty'
+            )
+        if not account.base_url.startswith(("http://", "https://")):
+            return f"base_url must be an http:// or https:// URL, not {account.base_url!r}"
+        return None
+
+    def headers(self, account: OpenAIAccount) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {account.api_key}"}
+        if account.organization:
+            headers["OpenAI-Organization"] = account.organization
+        if account.project:
+            headers["OpenAI-Project"] = account.project
+        return headers
+
+    def build(self, call: UpstreamCall) -> UpstreamRequest:
+        account: OpenAIAccount = call.account
+        url = account.base_url.rstrip("/") + _PATHS[call.operation]
+        if call.operation == "generate":
+            return UpstreamRequest(url=url, headers=self.headers(account), json=json_body(call))
+        return UpstreamRequest(url=url, headers=self.headers(account), form=multipart_form(call))
+
+    def parse(self, call: UpstreamCall, response: UpstreamResponse) -> ProviderResult:
+        if not 200 <= response.status < 300:
+            raise error_from_response(response)
+        return parse_images(call, response)
