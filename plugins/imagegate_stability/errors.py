@@ -1,0 +1,48 @@
+"""Stability's error answers (``{"id", "name", "errors": [...]}``) → the gateway's error tree."""
+
+from __future__ import annotations
+
+import msgspec
+from imagegate import UpstreamResponse
+from imagegate.errors import ContentPolicyViolation, GatewayError, upstream_error
+
+# Stability locks a key out for 60 s once it passes its rate limit; used when a 429 names no delay.
+RATE_LIMIT_LOCKOUT_SECONDS = 60.0
+CONTENT_MODERATION = "content_moderation"
+
+
+class StabilityErrorBody(msgspec.Struct):
+    name: str | None = None
+    errors: list[str] = msgspec.field(default_factory=list)
+    id: str | None = None
+
+
+def _decode(body: bytes) -> StabilityErrorBody | None:
+    try:
+        return msgspec.json.decode(body, type=StabilityErrorBody)
+    except msgspec.DecodeError:
+        return None
+
+
+def _retry_after(response: UpstreamResponse) -> float:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else RATE_LIMIT_LOCKOUT_SECONDS
+    except ValueError:
+        return RATE_LIMIT_LOCKOUT_SECONDS
+
+
+def error_from_response(response: UpstreamResponse) -> GatewayError:
+    """The gateway error for a non-2xx Stability answer."""
+    error = _decode(response.body)
+    if error is None:
+        snippet = response.body[:200].decode("utf-8", "replace").strip()
+        message = snippet or f"HTTP {response.status} with no body"
+    else:
+        message = "; ".join(error.errors) or error.name or f"HTTP {response.status}"
+        if error.id:
+            message += f" (Stability error id {error.id})"
+        if error.name == CONTENT_MODERATION:
+            return ContentPolicyViolation(f"Stability's content moderation refused the request: {message}")
+    retry_after = _retry_after(response) if response.status == 429 else None
+    return upstream_error(response.status, message, retry_after=retry_after)

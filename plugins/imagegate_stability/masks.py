@@ -1,0 +1,37 @@
+"""OpenAI's mask convention (transparent pixels mark the area to edit) → Stability's (a grayscale image in
+which white marks the area to edit and grey levels the strength)."""
+
+from __future__ import annotations
+
+import io
+
+from imagegate.errors import InvalidRequest
+from imagegate.request import InputImage
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+
+def stability_mask(mask: InputImage, image: InputImage) -> bytes:
+    """A grayscale PNG for Stability from an OpenAI-style mask.
+
+    A mask with transparency becomes its inverted alpha channel (alpha 0 → white, edit; opaque → black,
+    keep). A mask without transparency cannot follow OpenAI's convention; it is taken as already in
+    Stability's (white = edit) and only converted to grayscale.
+    """
+    if (mask.width, mask.height) != (image.width, image.height):
+        raise InvalidRequest(
+            f"The mask is {mask.width}x{mask.height} but the image is {image.width}x{image.height}; "
+            "they must be the same size.",
+            param="mask",
+        )
+    mask.file.seek(0)
+    try:
+        with Image.open(mask.file) as source:
+            if source.has_transparency_data:
+                gray = ImageOps.invert(source.convert("RGBA").getchannel("A"))
+            else:
+                gray = source.convert("L")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InvalidRequest(f"The mask could not be read as an image ({exc}).", param="mask") from None
+    buffer = io.BytesIO()
+    gray.save(buffer, format="PNG")
+    return buffer.getvalue()
