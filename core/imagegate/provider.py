@@ -19,6 +19,7 @@ import msgspec
 from .capabilities import ModelCapabilities, Operation
 from .request import InputImage
 
+
 class AccountConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Base for a provider's account settings (the provider-specific keys of a ``providers:`` entry)."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
@@ -23,13 +25,24 @@ class InputImage:
     height: int
     has_alpha: bool
 
+    def buffer(self) -> memoryview | None:
+        """A zero-copy view of the bytes when the upload is held in memory, else ``None``."""
+        raw = getattr(self.file, "_file", self.file)  # SpooledTemporaryFile keeps its BytesIO in _file
+        return raw.getbuffer() if isinstance(raw, io.BytesIO) else None
+
+    def fileno(self) -> int:
+        return getattr(self.file, "_file", self.file).fileno()
+
     def read(self) -> bytes:
-        self.file.seek(0)
-        return self.file.read()
+        """All the bytes. Safe while other tasks or threads read the same upload (no shared file offset)."""
+        view = self.buffer()
+        if view is not None:
+            return bytes(view)
+        return os.pread(self.fileno(), self.size_bytes(), 0)
 
     def size_bytes(self) -> int:
-        self.file.seek(0, 2)
-        return self.file.tell()
+        view = self.buffer()
+        return len(view) if view is not None else os.fstat(self.fileno()).st_size
 
 
 class ImageParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -1,0 +1,119 @@
+"""Provider results → the OpenAI response body, adapting what the upstream gave to what the client asked for:
+transcoding, hosting bytes behind a gateway URL, fetching an upstream URL to give base64, reporting the size
+actually produced. Each image is decoded and encoded at most once, and only when a step needs its bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .capabilities import ModelCapabilities
+from .config import Timeout
+from .errors import UpstreamError
+from .images import read_header, transcode
+from .planner import Plan
+from .provider import ProviderResult, ResultImage, Usage
+from .store import ImageStore
+from .transport import Transport
+
+HOSTED_PATH = "/v1/images/hosted/"
+
+
+@dataclass(slots=True)
+class Delivery:
+    """What adapting needs beyond the plan: where to fetch from and where to keep images."""
+
+    transport: Transport
+    store: ImageStore
+    public_base_url: str  # hosted URLs are public_base_url + HOSTED_PATH + name
+    download_max_bytes: int
+    download_timeout: Timeout
+
+
+@dataclass(slots=True)
+class Batch:
+    """One upstream call's result together with the plan and capabilities it was made under."""
+
+    result: ProviderResult
+    plan: Plan
+    capabilities: ModelCapabilities
+
+
+async def build_response(batches: list[Batch], delivery: Delivery) -> dict[str, Any]:
+    items = await asyncio.gather(
+        *(_adapt_image(image, batch, delivery) for batch in batches for image in batch.result.images)
+    )
+    first = batches[0]
+    body: dict[str, Any] = {
+        "created": min((b.result.created for b in batches if b.result.created), default=None) or int(time.time()),
+        "data": [item for item, _ in items],
+    }
+    produced_size = first.result.size or (None if first.plan.measure_size else first.plan.size)
+    if produced_size is None:
+        produced_size = next((size for _, size in items if size), None)
+    metadata = {
+        "background": first.result.background,
+        "output_format": first.plan.transcode.format if first.plan.transcode else first.result.output_format,
+        "quality": first.result.quality,
+        "size": produced_size,
+    }
+    body.update({key: value for key, value in metadata.items() if value is not None})
+    usage = _sum_usage([b.result.usage for b in batches if b.result.usage is not None])
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+async def _adapt_image(image: ResultImage, batch: Batch, delivery: Delivery) -> tuple[dict[str, Any], str | None]:
+    """The response item for one image, and its measured size where the plan needs one."""
+    plan = batch.plan
+    needs_bytes = plan.transcode is not None or (plan.deliver == "b64_json") or image.url is None
+    if needs_bytes and not image.has_bytes:
+        data = await delivery.transport.download(
+            image.url or "", batch.capabilities.download_hosts, delivery.download_max_bytes, delivery.download_timeout
+        )
+        image.replace_data(data)
+    if plan.transcode is not None:
+        image.replace_data(await asyncio.to_thread(transcode, image.data(), plan.transcode.format,
+                                                   plan.transcode.compression))
+    item: dict[str, Any] = {}
+    if plan.deliver == "url" and image.url is not None:
+        item["url"] = image.url
+        return _finish(item, image), None
+    # Read the header only where it is needed: to name a stored file, or to report a size not known in advance.
+    wants_size = plan.measure_size and batch.result.size is None
+    header = read_header(image.data()) if plan.deliver == "url" or wants_size else None
+    if plan.deliver == "url":
+        if header is None:
+            raise UpstreamError("The upstream returned data that is not an image.", code="upstream_bad_image")
+        name = await delivery.store.put(image.data(), header.format)
+        item["url"] = delivery.public_base_url.rstrip("/") + HOSTED_PATH + name
+    else:
+        item["b64_json"] = image.b64()
+    return _finish(item, image), (header.size if header and wants_size else None)
+
+
+def _finish(item: dict[str, Any], image: ResultImage) -> dict[str, Any]:
+    if image.revised_prompt is not None:
+        item["revised_prompt"] = image.revised_prompt
+    item.update(image.extra)
+    return item
+
+
+def _sum_usage(usages: list[Usage]) -> dict[str, Any] | None:
+    if not usages:
+        return None
+    details: dict[str, int] = {}
+    for usage in usages:
+        for key, value in (usage.input_tokens_details or {}).items():
+            details[key] = details.get(key, 0) + value
+    total: dict[str, Any] = {
+        "input_tokens": sum(u.input_tokens for u in usages),
+        "output_tokens": sum(u.output_tokens for u in usages),
+        "total_tokens": sum(u.total_tokens for u in usages),
+    }
+    if details:
+        total["input_tokens_details"] = details
+    return total

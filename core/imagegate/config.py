@@ -1,0 +1,259 @@
+"""routes.yaml → typed route table.
+
+Everything is checked at load: unknown keys, unknown plugins and accounts, provider-specific keys (validated
+against each provider's own ``account_type``/``options_type``), upstream models the provider cannot serve.
+Errors name the file and the key path. ``${VAR}`` and ``${VAR:-default}`` come from the environment; an unset
+variable does not fail the load but marks its account unusable, with the reason, for the routes that use it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+from .capabilities import ModelCapabilities
+from .provider import AccountConfig, Provider, TargetOptions
+
+ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class RoutesError(Exception):
+    """A routes file that cannot be used; the message names the file and key path."""
+
+    def __init__(self, source: str, path: str, message: str) -> None:
+        super().__init__(f"{source}: {path}: {message}" if path else f"{source}: {message}")
+        self.source, self.path, self.message = source, path, message
+
+
+class Timeout(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    connect: float = 10.0
+    total: float = 300.0  # image calls are long; most gateways' 60 s default cuts them off
+
+
+class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    directory: str = "var/images"
+    ttl_seconds: int = 3600
+    cleanup_interval_seconds: int = 60
+
+
+class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    max_body_mb: float = 64.0
+    public_base_url: str | None = None  # the base of hosted image URLs when behind a proxy
+    default_model: str | None = None  # used when a request names no model
+    max_parallel_calls: int = 4  # upstream calls in flight for one fanned-out request
+    download_max_mb: float = 64.0  # size limit when fetching an upstream's result URL
+    image_store: StoreSettings = StoreSettings()
+
+
+class _AccountEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    plugin: str
+    timeout: Timeout | None = None
+
+
+class _TargetEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    provider: str
+    upstream_model: str | None = None
+    params: dict[str, Any] = {}
+    capabilities: dict[str, Any] = {}
+    timeout: Timeout | None = None
+    weight: float = 1.0
+
+
+class _ModelEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    targets: list[dict[str, Any]]
+    strategy: Literal["fallback"] = "fallback"
+
+
+@dataclass(slots=True)
+class Account:
+    name: str
+    provider: Provider
+    config: AccountConfig
+    timeout: Timeout
+    problem: str | None  # why the account cannot be used, or None
+
+
+@dataclass(slots=True)
+class Target:
+    account: Account
+    upstream_model: str
+    capabilities: ModelCapabilities
+    options: TargetOptions
+    params: dict[str, Any]
+    timeout: Timeout
+    weight: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.account.name}/{self.upstream_model}"
+
+
+@dataclass(slots=True)
+class ModelRoute:
+    model: str
+    targets: list[Target]
+    strategy: str = "fallback"
+
+
+@dataclass(slots=True)
+class RouteTable:
+    source: str
+    server: ServerSettings
+    accounts: dict[str, Account]
+    models: dict[str, ModelRoute] = field(default_factory=dict)
+
+
+def load_routes(path: str | Path, providers: Mapping[str, Provider], environ: Mapping[str, str]) -> RouteTable:
+    source = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise RoutesError(source, "", f"cannot read the file ({exc.strerror})") from None
+    return parse_routes(text, source, providers, environ)
+
+
+def parse_routes(
+    text: str, source: str, providers: Mapping[str, Provider], environ: Mapping[str, str]
+) -> RouteTable:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RoutesError(source, "", f"not valid YAML: {exc}") from None
+    if not isinstance(document, dict):
+        raise RoutesError(source, "", "the file must be a mapping with 'providers' and 'models'")
+    unknown = set(document) - {"server", "providers", "models"}
+    if unknown:
+        raise RoutesError(source, sorted(unknown)[0], "unknown key (expected server, providers, models)")
+    server = _convert(document.get("server") or {}, ServerSettings, source, "server")
+    accounts = {
+        str(name): _load_account(str(name), entry, source, providers, environ)
+        for name, entry in _mapping(document.get("providers"), source, "providers").items()
+    }
+    table = RouteTable(source=source, server=server, accounts=accounts)
+    for model, entry in _mapping(document.get("models"), source, "models").items():
+        table.models[str(model)] = _load_model(str(model), entry, source, accounts)
+    if server.default_model and server.default_model not in table.models:
+        raise RoutesError(source, "server.default_model", f"'{server.default_model}' is not a model in this file")
+    return table
+
+
+def _mapping(value: Any, source: str, path: str) -> dict[Any, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RoutesError(source, path, "must be a mapping")
+    return value
+
+
+def _convert(value: Any, type_: Any, source: str, path: str) -> Any:
+    try:
+        return msgspec.convert(value, type_)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        location = ""
+        if " - at `$" in message:
+            message, _, location = message.rpartition(" - at `$")
+            location = location.rstrip("`")
+        raise RoutesError(source, path + location, message) from None
+
+
+def _substitute(value: Any, environ: Mapping[str, str], missing: set[str]) -> Any:
+    """Replace ``${VAR}`` in strings; a whole-value reference to an unset variable becomes ``None``."""
+    if isinstance(value, dict):
+        return {key: _substitute(item, environ, missing) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_substitute(item, environ, missing) for item in value]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        missing.add(name)
+        return ""
+
+    result = ENV_PATTERN.sub(replace, value)
+    return None if result == "" and missing else result
+
+
+def _load_account(
+    name: str, entry: Any, source: str, providers: Mapping[str, Provider], environ: Mapping[str, str]
+) -> Account:
+    path = f"providers.{name}"
+    entry = _mapping(entry, source, path)
+    generic = {key: entry[key] for key in ("plugin", "timeout") if key in entry}
+    head = _convert(generic, _AccountEntry, source, path)
+    provider = providers.get(head.plugin)
+    if provider is None:
+        known = ", ".join(sorted(providers)) or "none"
+        raise RoutesError(source, f"{path}.plugin", f"unknown plugin '{head.plugin}' (loaded: {known})")
+    missing: set[str] = set()
+    specific = _substitute({k: v for k, v in entry.items() if k not in generic}, environ, missing)
+    try:
+        config = msgspec.convert(specific, provider.account_type)
+    except msgspec.ValidationError as exc:
+        if not missing:
+            _convert(specific, provider.account_type, source, path)  # raises with the key path
+        config = provider.account_type.__new__(provider.account_type)
+        problem = f"environment variable {', '.join(sorted(missing))} is not set ({exc})"
+    else:
+        problem = provider.check_account(config)
+        if problem is None and missing:
+            problem = f"environment variable {', '.join(sorted(missing))} is not set"
+    return Account(name=name, provider=provider, config=config, timeout=head.timeout or Timeout(), problem=problem)
+
+
+def _load_model(model: str, entry: Any, source: str, accounts: Mapping[str, Account]) -> ModelRoute:
+    path = f"models.{model}"
+    if isinstance(entry, list):
+        entry = {"targets": entry}
+    head = _convert(_mapping(entry, source, path), _ModelEntry, source, path)
+    if not head.targets:
+        raise RoutesError(source, f"{path}.targets", "a model needs at least one target")
+    targets = [
+        _load_target(model, raw, source, f"{path}.targets[{index}]", accounts)
+        for index, raw in enumerate(head.targets)
+    ]
+    return ModelRoute(model=model, targets=targets, strategy=head.strategy)
+
+
+def _load_target(
+    model: str, raw: Any, source: str, path: str, accounts: Mapping[str, Account]
+) -> Target:
+    raw = _mapping(raw, source, path)
+    generic_keys = set(_TargetEntry.__struct_fields__)
+    head = _convert({k: v for k, v in raw.items() if k in generic_keys}, _TargetEntry, source, path)
+    account = accounts.get(head.provider)
+    if account is None:
+        known = ", ".join(sorted(accounts)) or "none"
+        raise RoutesError(source, f"{path}.provider", f"unknown provider account '{head.provider}' (known: {known})")
+    if head.weight <= 0:
+        raise RoutesError(source, f"{path}.weight", "must be a positive number")
+    provider = account.provider
+    options = _convert({k: v for k, v in raw.items() if k not in generic_keys}, provider.options_type, source, path)
+    upstream_model = head.upstream_model or model
+    try:
+        capabilities = provider.capabilities(upstream_model, options)
+    except ValueError as exc:
+        raise RoutesError(source, f"{path}.upstream_model", str(exc)) from None
+    if head.capabilities:
+        merged = {**msgspec.to_builtins(capabilities), **head.capabilities}
+        capabilities = _convert(merged, ModelCapabilities, source, f"{path}.capabilities")
+    return Target(
+        account=account,
+        upstream_model=upstream_model,
+        capabilities=capabilities,
+        options=options,
+        params=dict(head.params),
+        timeout=head.timeout or account.timeout,
+        weight=head.weight,
+    )

@@ -1,0 +1,80 @@
+"""The HTTP endpoints. Each is thin: parse, hand to the gateway, encode."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from .capabilities import Operation
+from .errors import NotFound
+from .gateway import Gateway
+from .openapi import openapi_document
+from .parsing import parse_request
+
+
+class JSONBytes(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return msgspec.json.encode(content)
+
+
+def _gateway(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+async def _images(request: Request, operation: Operation) -> Response:
+    gateway = _gateway(request)
+    image_request = await parse_request(request, operation, gateway.routes.table.server.default_model)
+    body = await gateway.handle(image_request, request.state.request_id, str(request.base_url))
+    return JSONBytes(body)
+
+
+async def generations(request: Request) -> Response:
+    return await _images(request, "generate")
+
+
+async def edits(request: Request) -> Response:
+    return await _images(request, "edit")
+
+
+async def variations(request: Request) -> Response:
+    return await _images(request, "variation")
+
+
+async def list_models(request: Request) -> Response:
+    table = _gateway(request).routes.table
+    created = int(request.app.state.loaded_at)
+    data = [{"id": model, "object": "model", "created": created, "owned_by": "imagegate"} for model in table.models]
+    return JSONBytes({"object": "list", "data": data})
+
+
+async def hosted_image(request: Request) -> Response:
+    stored = await _gateway(request).store.get(request.path_params["name"])
+    if stored is None:
+        raise NotFound("This image does not exist or has expired.")
+    max_age = max(0, int(stored.expires_at - time.time()))
+    return FileResponse(stored.path, media_type=stored.content_type,
+                        headers={"cache-control": f"private, max-age={max_age}"})
+
+
+async def healthz(request: Request) -> Response:
+    return JSONBytes({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    state = _gateway(request).routes
+    return JSONBytes({
+        "status": "ready",
+        "routes": state.table.source,
+        "models": len(state.table.models),
+        "reload_error": state.reload_error,
+    })
+
+
+async def openapi(request: Request) -> Response:
+    return JSONBytes(openapi_document())

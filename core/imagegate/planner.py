@@ -1,0 +1,237 @@
+"""Request + a target's capabilities → a plan, or a 400 that names the parameter, before any upstream call.
+
+The plan says how many upstream calls to make and with how many images each (fan-out), what to send for every
+parameter (size as given, or mapped to an aspect ratio), which format to ask the upstream for and whether the
+core transcodes afterwards, and whether the client gets base64 or a URL (hosted by the gateway if the
+upstream cannot give one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .capabilities import ALL_FORMATS, ModelCapabilities, nearest_aspect_ratio, parse_size
+from .errors import InvalidRequest, UnsupportedValue
+from .provider import UpstreamCall
+from .request import ImageRequest
+
+OPERATION_NAMES = {"generate": "image generation", "edit": "image edits", "variation": "image variations"}
+
+
+@dataclass(slots=True, frozen=True)
+class Transcode:
+    format: str
+    compression: int | None
+
+
+@dataclass(slots=True)
+class Plan:
+    batches: list[int]  # images per upstream call, in order
+    size: str | None
+    aspect_ratio: str | None
+    output_format: str | None  # sent upstream
+    output_compression: int | None  # sent upstream
+    response_format: str | None  # sent upstream
+    quality: str | None
+    style: str | None
+    background: str | None
+    moderation: str | None
+    input_fidelity: str | None
+    params: dict[str, Any]
+    transcode: Transcode | None
+    deliver: str  # "b64_json" or "url": what the client receives
+    measure_size: bool  # the produced size is not known in advance; read it from the image
+
+    def calls(self, request: ImageRequest, target: Any) -> list[UpstreamCall]:
+        return [
+            UpstreamCall(
+                operation=request.operation,
+                upstream_model=target.upstream_model,
+                account=target.account.config,
+                options=target.options,
+                prompt=request.params.prompt,
+                n=count,
+                size=self.size,
+                aspect_ratio=self.aspect_ratio,
+                quality=self.quality,
+                style=self.style,
+                background=self.background,
+                moderation=self.moderation,
+                output_format=self.output_format,
+                output_compression=self.output_compression,
+                response_format=self.response_format,
+                input_fidelity=self.input_fidelity,
+                user=request.params.user,
+                params=self.params,
+                images=request.images,
+                mask=request.mask,
+                index=index,
+            )
+            for index, count in enumerate(self.batches)
+        ]
+
+
+def split_batches(n: int, per_call: int) -> list[int]:
+    full, rest = divmod(n, max(1, per_call))
+    return [per_call] * full + ([rest] if rest else [])
+
+
+def make_plan(request: ImageRequest, caps: ModelCapabilities, model: str, route_params: dict[str, Any]) -> Plan:
+    """Decide everything about serving ``request`` on a target with ``caps``, or raise a 400."""
+    p = request.params
+    if request.operation not in caps.operations:
+        raise UnsupportedValue(
+            f"Model '{model}' does not support {OPERATION_NAMES[request.operation]}.",
+            param="model",
+            code="operation_not_supported",
+        )
+    if p.stream:
+        raise UnsupportedValue(
+            "Streaming (stream=true) is not supported by this gateway yet; send the request without it.",
+            param="stream",
+        )
+    _check_prompt(request, caps, model)
+    n = request.n
+    if not 1 <= n <= caps.max_n:
+        raise InvalidRequest(f"n must be between 1 and {caps.max_n} for model '{model}'; got {n}.", param="n")
+    _check_inputs(request, caps, model)
+
+    size, aspect_ratio, measure = _plan_size(p.size, caps, model)
+    background = _plan_background(p.background, p.output_format, caps, model)
+    upstream_format, upstream_compression, transcode = _plan_format(p.output_format, p.output_compression, caps)
+    deliver, response_format = _plan_delivery(p.response_format, caps, transcode is not None)
+
+    return Plan(
+        batches=split_batches(n, caps.max_images_per_call),
+        size=size,
+        aspect_ratio=aspect_ratio,
+        output_format=upstream_format,
+        output_compression=upstream_compression,
+        response_format=response_format,
+        quality=_choose(p.quality, caps.qualities, "quality", model, droppable="auto"),
+        style=_choose(p.style, caps.styles, "style", model),
+        background=background,
+        moderation=_choose(p.moderation, frozenset({"low", "auto"}) if caps.moderation else frozenset(),
+                           "moderation", model, droppable="auto"),
+        input_fidelity=_choose(p.input_fidelity, frozenset({"high", "low"}) if caps.input_fidelity else frozenset(),
+                               "input_fidelity", model),
+        params=_plan_params(request.extra, route_params, caps, model),
+        transcode=transcode,
+        deliver=deliver,
+        measure_size=measure,
+    )
+
+
+def _check_prompt(request: ImageRequest, caps: ModelCapabilities, model: str) -> None:
+    prompt = request.params.prompt
+    if request.operation != "variation" and caps.prompt_required and not prompt:
+        raise InvalidRequest("A prompt is required.", param="prompt", code="missing_required_parameter")
+    if prompt and caps.max_prompt_chars and len(prompt) > caps.max_prompt_chars:
+        raise InvalidRequest(
+            f"The prompt is {len(prompt)} characters; model '{model}' takes at most {caps.max_prompt_chars}.",
+            param="prompt",
+        )
+
+
+def _check_inputs(request: ImageRequest, caps: ModelCapabilities, model: str) -> None:
+    if request.operation == "generate":
+        return
+    limit = caps.max_input_images if request.operation == "edit" else 1
+    if len(request.images) > limit:
+        raise InvalidRequest(
+            f"Model '{model}' takes at most {limit} input image(s); got {len(request.images)}.", param="image"
+        )
+    if request.mask is not None and not caps.mask:
+        raise UnsupportedValue(f"Model '{model}' does not take a mask.", param="mask")
+
+
+def _choose(value: str | None, allowed: frozenset[str], param: str, model: str, droppable: str | None = None
+            ) -> str | None:
+    """The value to send: as given when the model accepts it; ``None`` (not sent) when unset or when it is a
+    value the model's own default already means (``auto``); else a 400 listing what the model takes."""
+    if value is None or value in allowed:
+        return value
+    if value == droppable:
+        return None
+    supported = ", ".join(sorted(allowed)) if allowed else "none (the parameter is not supported)"
+    raise UnsupportedValue(f"Model '{model}' does not support {param}='{value}'. Supported: {supported}.",
+                           param=param)
+
+
+def _plan_size(size: str | None, caps: ModelCapabilities, model: str) -> tuple[str | None, str | None, bool]:
+    """(size to send, aspect ratio to send, whether the produced size must be measured)."""
+    spec = caps.sizes
+    if size is None or (size == "auto" and "auto" not in spec.sizes):
+        return None, None, True
+    if spec.accepts(size):
+        return size, None, size == "auto"
+    parsed = parse_size(size)
+    if parsed is None:
+        raise InvalidRequest(f"size must be WIDTHxHEIGHT (e.g. 1024x1024) or auto; got '{size}'.", param="size")
+    if spec.aspect_ratios:
+        return None, nearest_aspect_ratio(*parsed, spec.aspect_ratios), True
+    raise UnsupportedValue(
+        f"Model '{model}' does not support size '{size}'. Supported: {spec.describe()}.", param="size"
+    )
+
+
+def _plan_background(background: str | None, output_format: str | None, caps: ModelCapabilities, model: str
+                     ) -> str | None:
+    if background == "transparent":
+        if output_format == "jpeg":
+            raise InvalidRequest(
+                "A transparent background needs output_format png or webp; jpeg has no alpha channel.",
+                param="background",
+            )
+        if "transparent" not in caps.backgrounds:
+            raise UnsupportedValue(f"Model '{model}' cannot produce a transparent background.", param="background")
+        return background
+    # "opaque" and "auto" describe what a model without the parameter produces anyway.
+    return background if background in caps.backgrounds else None
+
+
+def _plan_format(fmt: str | None, compression: int | None, caps: ModelCapabilities
+                 ) -> tuple[str | None, int | None, Transcode | None]:
+    """(format to ask upstream for, compression to send, transcoding the core does afterwards)."""
+    if compression is not None:
+        if not 0 <= compression <= 100:
+            raise InvalidRequest("output_compression must be between 0 and 100.", param="output_compression")
+        if (fmt or caps.default_format) == "png":
+            raise InvalidRequest(
+                "output_compression applies to jpeg and webp output only.", param="output_compression"
+            )
+    if fmt is None and (compression is None or caps.output_compression):
+        return None, compression, None
+    fmt = fmt or caps.default_format
+    offers_choice = len(caps.output_formats) > 1
+    if fmt in caps.output_formats:
+        if compression is None or caps.output_compression:
+            return (fmt if offers_choice else None), compression, None
+        return (fmt if offers_choice else None), None, Transcode(fmt, compression)
+    # Not native: ask for the best native format (lossless first) and convert once.
+    source = next((f for f in ALL_FORMATS if f in caps.output_formats), caps.default_format)
+    return (source if offers_choice else None), None, Transcode(fmt, compression)
+
+
+def _plan_delivery(wanted: str | None, caps: ModelCapabilities, transcoding: bool) -> tuple[str, str | None]:
+    """(what the client gets, response_format to send upstream)."""
+    deliver = wanted or ("url" if caps.delivery == "url" else "b64_json")
+    if transcoding:
+        # The core needs the bytes: ask for base64 where the upstream offers a choice, to skip a download.
+        return deliver, ("b64_json" if "b64_json" in caps.response_formats else None)
+    return deliver, (deliver if deliver in caps.response_formats else None)
+
+
+def _plan_params(extra: dict[str, Any], route_params: dict[str, Any], caps: ModelCapabilities, model: str
+                 ) -> dict[str, Any]:
+    if caps.extra_params is not None:
+        for name in extra:
+            if name not in caps.extra_params:
+                accepted = ", ".join(sorted(caps.extra_params)) or "none"
+                raise InvalidRequest(
+                    f"Unknown parameter '{name}' for model '{model}'. Extra parameters it accepts: {accepted}.",
+                    param=name,
+                    code="unknown_parameter",
+                )
+    return {**extra, **route_params}

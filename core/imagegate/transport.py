@@ -1,0 +1,112 @@
+"""The one place where the gateway talks to upstreams: a pooled aiohttp session, timeouts, and the mapping of
+network failures into the error tree. Providers never open connections; they get :meth:`Transport.send`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import aiohttp
+import msgspec
+
+from .config import Timeout
+from .errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from .provider import FilePart, UpstreamRequest, UpstreamResponse
+from .request import InputImage
+
+CHUNK = 256 * 1024
+
+
+class Transport:
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    @classmethod
+    def create(cls) -> Transport:
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+        return cls(aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",),
+                                         headers={"User-Agent": "imagegate"}))
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def send(self, request: UpstreamRequest, timeout: Timeout) -> UpstreamResponse:
+        data: aiohttp.FormData | bytes | None = None
+        headers = dict(request.headers)
+        if request.form is not None:
+            data = _form_data(request.form)
+        elif request.json is not None:
+            data = msgspec.json.encode(request.json)
+            headers.setdefault("Content-Type", "application/json")
+        client_timeout = aiohttp.ClientTimeout(total=timeout.total, sock_connect=timeout.connect)
+        host = urlsplit(request.url).netloc
+        try:
+            async with self.session.request(
+                request.method, request.url, params=request.query, data=data, headers=headers,
+                timeout=client_timeout, allow_redirects=False,
+            ) as response:
+                body = await response.read()
+                return UpstreamResponse(status=response.status, headers=response.headers, body=body)
+        except TimeoutError:
+            raise UpstreamTimeout(f"The upstream at {host} did not answer within {timeout.total:g} s.") from None
+        except aiohttp.ClientPayloadError as exc:
+            raise UpstreamUnavailable(f"The upstream at {host} sent a broken response body ({exc}).") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(f"Cannot reach the upstream at {host} ({type(exc).__name__}).") from None
+
+    async def download(self, url: str, allowed_hosts: frozenset[str], max_bytes: int, timeout: Timeout) -> bytes:
+        """Fetch an upstream's result image, only from a host its provider declared, within a size limit."""
+        host = urlsplit(url).hostname or ""
+        if not any(host == allowed or host.endswith("." + allowed) for allowed in allowed_hosts):
+            raise UpstreamError(f"The upstream returned an image URL on an undeclared host ({host}); not fetched.")
+        client_timeout = aiohttp.ClientTimeout(total=timeout.total, sock_connect=timeout.connect)
+        try:
+            async with self.session.get(url, timeout=client_timeout) as response:
+                if response.status != 200:
+                    raise UpstreamUnavailable(f"Fetching the upstream's image failed (HTTP {response.status}).")
+                if (response.content_length or 0) > max_bytes:
+                    raise UpstreamError(f"The upstream's image is larger than {max_bytes} bytes.")
+                buffer = bytearray()
+                async for chunk in response.content.iter_chunked(CHUNK):
+                    buffer += chunk
+                    if len(buffer) > max_bytes:
+                        raise UpstreamError(f"The upstream's image is larger than {max_bytes} bytes.")
+                return bytes(buffer)
+        except TimeoutError:
+            raise UpstreamTimeout(f"Fetching the upstream's image from {host} timed out.") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(f"Fetching the upstream's image from {host} failed ({type(exc).__name__}).") from None
+
+
+def _form_data(fields: list[tuple[str, str | FilePart]]) -> aiohttp.FormData:
+    # Multipart even with no file: some upstreams (Stability) take nothing else.
+    form = aiohttp.FormData(quote_fields=False, default_to_multipart=True)
+    for name, value in fields:
+        if isinstance(value, FilePart):
+            content = value.content
+            payload = _upload_payload(content) if isinstance(content, InputImage) else content
+            form.add_field(name, payload, filename=value.filename, content_type=value.content_type)
+        else:
+            form.add_field(name, value)
+    return form
+
+
+def _upload_payload(image: InputImage) -> memoryview | aiohttp.payload.AsyncIterablePayload:
+    """Stream an upload without copying it. Several concurrent calls (a fan-out) may send the same upload, so
+    each gets its own view (in-memory spool) or its own read offset (spool rolled to disk)."""
+    view = image.buffer()
+    if view is not None:
+        return view
+    return aiohttp.payload.AsyncIterablePayload(_read_at_offsets(image.fileno(), image.size_bytes()))
+
+
+async def _read_at_offsets(fd: int, size: int) -> AsyncIterator[bytes]:
+    offset = 0
+    while offset < size:
+        chunk = await asyncio.to_thread(os.pread, fd, min(CHUNK, size - offset), offset)
+        if not chunk:
+            break
+        offset += len(chunk)
+        yield chunk
