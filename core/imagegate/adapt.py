@@ -47,7 +47,8 @@ async def build_response(batches: list[Batch], delivery: Delivery) -> dict[str, 
     )
     first = batches[0]
     body: dict[str, Any] = {
-        "created": min((b.result.created for b in batches if b.result.created), default=None) or int(time.time()),
+        "created": min((b.result.created for b in batches if b.result.created), default=None)
+        or int(time.time()),
         "data": [item for item, _ in items],
     }
     produced_size = first.result.size or (None if first.plan.measure_size else first.plan.size)
@@ -66,18 +67,26 @@ async def build_response(batches: list[Batch], delivery: Delivery) -> dict[str, 
     return body
 
 
-async def _adapt_image(image: ResultImage, batch: Batch, delivery: Delivery) -> tuple[dict[str, Any], str | None]:
+async def _adapt_image(
+    image: ResultImage, batch: Batch, delivery: Delivery
+) -> tuple[dict[str, Any], str | None]:
     """The response item for one image, and its measured size where the plan needs one."""
     plan = batch.plan
     needs_bytes = plan.transcode is not None or (plan.deliver == "b64_json") or image.url is None
     if needs_bytes and not image.has_bytes:
         data = await delivery.transport.download(
-            image.url or "", batch.capabilities.download_hosts, delivery.download_max_bytes, delivery.download_timeout
+            image.url or "",
+            batch.capabilities.download_hosts,
+            delivery.download_max_bytes,
+            delivery.download_timeout,
         )
         image.replace_data(data)
     if plan.transcode is not None:
-        image.replace_data(await asyncio.to_thread(transcode, image.data(), plan.transcode.format,
-                                                   plan.transcode.compression))
+        image.replace_data(
+            await asyncio.to_thread(
+                transcode, image.data(), plan.transcode.format, plan.transcode.compression
+            )
+        )
     item: dict[str, Any] = {}
     if plan.deliver == "url" and image.url is not None:
         item["url"] = image.url

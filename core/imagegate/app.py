@@ -32,8 +32,12 @@ log = logging.getLogger("imagegate")
 
 
 def error_response(error: GatewayError) -> Response:
-    return Response(msgspec.json.encode(error.body()), status_code=error.status, media_type="application/json",
-                    headers=error.response_headers())
+    return Response(
+        msgspec.json.encode(error.body()),
+        status_code=error.status,
+        media_type="application/json",
+        headers=error.response_headers(),
+    )
 
 
 async def _on_gateway_error(request: Request, exc: Exception) -> Response:
@@ -52,7 +56,9 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s", request.url.path, exc_info=exc)
-    return error_response(GatewayError("The gateway failed unexpectedly; the request id identifies it in the logs."))
+    return error_response(
+        GatewayError("The gateway failed unexpectedly; the request id identifies it in the logs.")
+    )
 
 
 def create_app(
@@ -96,7 +102,9 @@ def create_app(
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
-            Middleware(BodyLimitMiddleware, limit_bytes=lambda: int(state.table.server.max_body_mb * 1024 * 1024)),
+            Middleware(
+                BodyLimitMiddleware, limit_bytes=lambda: int(state.table.server.max_body_mb * 1024 * 1024)
+            ),
         ],
         exception_handlers={
             GatewayError: _on_gateway_error,

@@ -135,7 +135,9 @@ def nearest_aspect_ratio(width: int, height: int, ratios: tuple[str, ...]) -> st
     return min(ratios, key=lambda r: abs(math.log(ratio_value(r)) - target))
 
 
-def round_to_multiple(value: int, multiple: int, *, lowest: int | None = None, highest: int | None = None) -> int:
+def round_to_multiple(
+    value: int, multiple: int, *, lowest: int | None = None, highest: int | None = None
+) -> int:
     """``value`` rounded to the nearest multiple, kept within ``lowest``/``highest`` (themselves multiples)."""
     rounded = max(multiple, round(value / multiple) * multiple)
     if lowest is not None:

@@ -43,8 +43,15 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     os.environ[ROUTES_VARIABLE] = args.routes
-    uvicorn.run("imagegate.cli:app_from_environment", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, timeout_graceful_shutdown=30)
+    uvicorn.run(
+        "imagegate.cli:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=30,
+    )
     return 0
 
 
@@ -74,7 +81,9 @@ def _check(path: str) -> int:
         print(f"  model {model} [{route.strategy}]")
         for target in route.targets:
             caps = target.capabilities
-            print(f"    -> {target.label}  ops={','.join(sorted(caps.operations))} sizes: {caps.sizes.describe()}")
+            print(
+                f"    -> {target.label}  ops={','.join(sorted(caps.operations))} sizes: {caps.sizes.describe()}"
+            )
     return 0
 
 

@@ -109,7 +109,9 @@ class RouteTable:
     models: dict[str, ModelRoute] = field(default_factory=dict)
 
 
-def load_routes(path: str | Path, providers: Mapping[str, Provider], environ: Mapping[str, str]) -> RouteTable:
+def load_routes(
+    path: str | Path, providers: Mapping[str, Provider], environ: Mapping[str, str]
+) -> RouteTable:
     source = str(path)
     try:
         text = Path(path).read_text()
@@ -139,7 +141,9 @@ def parse_routes(
     for model, entry in _mapping(document.get("models"), source, "models").items():
         table.models[str(model)] = _load_model(str(model), entry, source, accounts)
     if server.default_model and server.default_model not in table.models:
-        raise RoutesError(source, "server.default_model", f"'{server.default_model}' is not a model in this file")
+        raise RoutesError(
+            source, "server.default_model", f"'{server.default_model}' is not a model in this file"
+        )
     return table
 
 
@@ -209,7 +213,9 @@ def _load_account(
         problem = provider.check_account(config)
         if problem is None and missing:
             problem = f"environment variable {', '.join(sorted(missing))} is not set"
-    return Account(name=name, provider=provider, config=config, timeout=head.timeout or Timeout(), problem=problem)
+    return Account(
+        name=name, provider=provider, config=config, timeout=head.timeout or Timeout(), problem=problem
+    )
 
 
 def _load_model(model: str, entry: Any, source: str, accounts: Mapping[str, Account]) -> ModelRoute:
@@ -226,20 +232,22 @@ def _load_model(model: str, entry: Any, source: str, accounts: Mapping[str, Acco
     return ModelRoute(model=model, targets=targets, strategy=head.strategy)
 
 
-def _load_target(
-    model: str, raw: Any, source: str, path: str, accounts: Mapping[str, Account]
-) -> Target:
+def _load_target(model: str, raw: Any, source: str, path: str, accounts: Mapping[str, Account]) -> Target:
     raw = _mapping(raw, source, path)
     generic_keys = set(_TargetEntry.__struct_fields__)
     head = _convert({k: v for k, v in raw.items() if k in generic_keys}, _TargetEntry, source, path)
     account = accounts.get(head.provider)
     if account is None:
         known = ", ".join(sorted(accounts)) or "none"
-        raise RoutesError(source, f"{path}.provider", f"unknown provider account '{head.provider}' (known: {known})")
+        raise RoutesError(
+            source, f"{path}.provider", f"unknown provider account '{head.provider}' (known: {known})"
+        )
     if head.weight <= 0:
         raise RoutesError(source, f"{path}.weight", "must be a positive number")
     provider = account.provider
-    options = _convert({k: v for k, v in raw.items() if k not in generic_keys}, provider.options_type, source, path)
+    options = _convert(
+        {k: v for k, v in raw.items() if k not in generic_keys}, provider.options_type, source, path
+    )
     upstream_model = head.upstream_model or model
     try:
         capabilities = provider.capabilities(upstream_model, options)

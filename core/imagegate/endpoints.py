@@ -49,7 +49,10 @@ async def variations(request: Request) -> Response:
 async def list_models(request: Request) -> Response:
     table = _gateway(request).routes.table
     created = int(request.app.state.loaded_at)
-    data = [{"id": model, "object": "model", "created": created, "owned_by": "imagegate"} for model in table.models]
+    data = [
+        {"id": model, "object": "model", "created": created, "owned_by": "imagegate"}
+        for model in table.models
+    ]
     return JSONBytes({"object": "list", "data": data})
 
 
@@ -58,8 +61,9 @@ async def hosted_image(request: Request) -> Response:
     if stored is None:
         raise NotFound("This image does not exist or has expired.")
     max_age = max(0, int(stored.expires_at - time.time()))
-    return FileResponse(stored.path, media_type=stored.content_type,
-                        headers={"cache-control": f"private, max-age={max_age}"})
+    return FileResponse(
+        stored.path, media_type=stored.content_type, headers={"cache-control": f"private, max-age={max_age}"}
+    )
 
 
 async def healthz(request: Request) -> Response:
@@ -68,12 +72,14 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     state = _gateway(request).routes
-    return JSONBytes({
-        "status": "ready",
-        "routes": state.table.source,
-        "models": len(state.table.models),
-        "reload_error": state.reload_error,
-    })
+    return JSONBytes(
+        {
+            "status": "ready",
+            "routes": state.table.source,
+            "models": len(state.table.models),
+            "reload_error": state.reload_error,
+        }
+    )
 
 
 async def openapi(request: Request) -> Response:

@@ -169,7 +169,9 @@ def upstream_error(
             f"The upstream refused the gateway's credentials (HTTP {status}); the operator must fix the account."
         )
     if status == 402:
-        return UpstreamAuthError("The upstream account has no credit left (HTTP 402).", code="upstream_payment")
+        return UpstreamAuthError(
+            "The upstream account has no credit left (HTTP 402).", code="upstream_payment"
+        )
     if status == 429:
         return UpstreamRateLimited(f"The upstream is rate limiting: {message}", retry_after=retry_after)
     if status in (408, 409) or status >= 500:

@@ -74,7 +74,9 @@ class Gateway:
         first_refusal: InvalidRequest | None = None
         for target in route.targets:
             try:
-                planned.append((target, make_plan(request, target.capabilities, request.model, target.params)))
+                planned.append(
+                    (target, make_plan(request, target.capabilities, request.model, target.params))
+                )
             except InvalidRequest as refusal:
                 first_refusal = first_refusal or refusal
         if not planned:
@@ -124,7 +126,9 @@ class Gateway:
                     log.exception("provider %s failed on %s", provider.name, target.label)
                     raise InternalError(f"The provider '{provider.name}' failed unexpectedly.") from None
 
-        outcomes = await asyncio.gather(*(one(call) for call in plan.calls(request, target)), return_exceptions=True)
+        outcomes = await asyncio.gather(
+            *(one(call) for call in plan.calls(request, target)), return_exceptions=True
+        )
         results = [outcome for outcome in outcomes if isinstance(outcome, ProviderResult)]
         errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
         for error in errors:

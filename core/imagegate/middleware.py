@@ -68,16 +68,23 @@ class BodyLimitMiddleware:
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"The request body is larger than this gateway's limit of {limit // (1024 * 1024)} MB.")
+    return PayloadTooLarge(
+        f"The request body is larger than this gateway's limit of {limit // (1024 * 1024)} MB."
+    )
 
 
 async def _send_too_large(send: Send, limit: int) -> None:
     error = _too_large(limit)
     body = msgspec.json.encode(error.body())
-    await send({
-        "type": "http.response.start",
-        "status": error.status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close")],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -43,12 +43,21 @@ def _params(fields: dict[str, Any], strict: bool) -> ImageParams:
     except msgspec.ValidationError as exc:
         message, _, where = str(exc).rpartition(" - at `$.")
         param = where.rstrip("`").split(".")[0].split("[")[0] or None
-        raise InvalidRequest(f"Invalid value for '{param}': {message}." if param else str(exc), param=param,
-                             code="invalid_value") from None
+        raise InvalidRequest(
+            f"Invalid value for '{param}': {message}." if param else str(exc),
+            param=param,
+            code="invalid_value",
+        ) from None
 
 
-def _request(operation: Operation, fields: dict[str, Any], strict: bool, default_model: str | None,
-             images: list[InputImage], mask: InputImage | None) -> ImageRequest:
+def _request(
+    operation: Operation,
+    fields: dict[str, Any],
+    strict: bool,
+    default_model: str | None,
+    images: list[InputImage],
+    mask: InputImage | None,
+) -> ImageRequest:
     known = {key: value for key, value in fields.items() if key in KNOWN_FIELDS}
     extra = {key: value for key, value in fields.items() if key not in KNOWN_FIELDS}
     params = _params(known, strict)
@@ -56,15 +65,20 @@ def _request(operation: Operation, fields: dict[str, Any], strict: bool, default
     if not model:
         raise InvalidRequest("You must provide a model.", param="model", code="missing_required_parameter")
     if operation != "generate" and not images:
-        raise InvalidRequest("An image is required: send it as the 'image' part (or 'image[]').", param="image",
-                             code="missing_required_parameter")
+        raise InvalidRequest(
+            "An image is required: send it as the 'image' part (or 'image[]').",
+            param="image",
+            code="missing_required_parameter",
+        )
     if mask is not None and images and (mask.width, mask.height) != (images[0].width, images[0].height):
         raise InvalidRequest(
             f"The mask is {mask.width}x{mask.height} but the image is {images[0].width}x{images[0].height}; "
             "they must be the same size.",
             param="mask",
         )
-    return ImageRequest(operation=operation, params=params, model=model, extra=extra, images=images, mask=mask)
+    return ImageRequest(
+        operation=operation, params=params, model=model, extra=extra, images=images, mask=mask
+    )
 
 
 def _from_json(body: bytes, operation: Operation, default_model: str | None) -> ImageRequest:
@@ -80,7 +94,7 @@ def _from_json(body: bytes, operation: Operation, default_model: str | None) -> 
         references = fields.pop("images", None) or ([fields.pop("image")] if "image" in fields else [])
         if not isinstance(references, list):
             raise InvalidRequest("'images' must be a list of {\"image_url\": ...} objects.", param="images")
-        images = [_data_url_image(ref, "images") for ref in references[:MAX_IMAGES + 1]]
+        images = [_data_url_image(ref, "images") for ref in references[: MAX_IMAGES + 1]]
         if "mask" in fields:
             mask = _data_url_image(fields.pop("mask"), "mask")
     return _request(operation, fields, True, default_model, images, mask)
@@ -90,8 +104,11 @@ def _data_url_image(reference: Any, param: str) -> InputImage:
     """An image given in JSON as ``{"image_url": "data:image/png;base64,..."}``."""
     url = reference.get("image_url") if isinstance(reference, dict) else None
     if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
-        raise InvalidRequest("Images in a JSON body must be {\"image_url\": \"data:<type>;base64,...\"}; file ids "
-                             "and remote URLs are not supported by this gateway.", param=param)
+        raise InvalidRequest(
+            'Images in a JSON body must be {"image_url": "data:<type>;base64,..."}; file ids '
+            "and remote URLs are not supported by this gateway.",
+            param=param,
+        )
     try:
         data = base64.b64decode(url.partition(";base64,")[2], validate=True)
     except (binascii.Error, ValueError):
@@ -107,13 +124,17 @@ async def _from_multipart(request: Request, operation: Operation, default_model:
     for name, value in form.multi_items():
         if isinstance(value, UploadFile):
             if name in IMAGE_FIELDS:
-                images.append(_input_image(value.file, value.filename or f"image-{len(images)}", "image",
-                                           value.content_type))
+                images.append(
+                    _input_image(
+                        value.file, value.filename or f"image-{len(images)}", "image", value.content_type
+                    )
+                )
             elif name == "mask":
                 mask = _input_image(value.file, value.filename or "mask.png", "mask", value.content_type)
             else:
-                raise InvalidRequest(f"Unexpected file field '{name}'; files go in 'image', 'image[]' or 'mask'.",
-                                     param=name)
+                raise InvalidRequest(
+                    f"Unexpected file field '{name}'; files go in 'image', 'image[]' or 'mask'.", param=name
+                )
         else:
             fields[name] = value
     if len(images) > MAX_IMAGES:
@@ -125,9 +146,17 @@ def _input_image(file: Any, filename: str, param: str, content_type: str | None 
     header = read_header(file)
     if header is None or header.format not in INPUT_FORMATS:
         kind = f"a {header.format.upper()} image" if header else "not an image"
-        raise InvalidRequest(f"The file '{filename}' is {kind}; send PNG, JPEG or WebP.", param=param,
-                             code="invalid_image")
+        raise InvalidRequest(
+            f"The file '{filename}' is {kind}; send PNG, JPEG or WebP.", param=param, code="invalid_image"
+        )
     if content_type in (None, "", "application/octet-stream"):
         content_type = CONTENT_TYPES[header.format]
-    return InputImage(file=file, filename=filename, content_type=content_type, format=header.format,
-                      width=header.width, height=header.height, has_alpha=header.has_alpha)
+    return InputImage(
+        file=file,
+        filename=filename,
+        content_type=content_type,
+        format=header.format,
+        width=header.width,
+        height=header.height,
+        has_alpha=header.has_alpha,
+    )

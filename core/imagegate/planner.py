@@ -77,7 +77,9 @@ def split_batches(n: int, per_call: int) -> list[int]:
     return [per_call] * full + ([rest] if rest else [])
 
 
-def make_plan(request: ImageRequest, caps: ModelCapabilities, model: str, route_params: dict[str, Any]) -> Plan:
+def make_plan(
+    request: ImageRequest, caps: ModelCapabilities, model: str, route_params: dict[str, Any]
+) -> Plan:
     """Decide everything about serving ``request`` on a target with ``caps``, or raise a 400."""
     p = request.params
     if request.operation not in caps.operations:
@@ -99,7 +101,9 @@ def make_plan(request: ImageRequest, caps: ModelCapabilities, model: str, route_
 
     size, aspect_ratio, measure = _plan_size(p.size, caps, model)
     background = _plan_background(p.background, p.output_format, caps, model)
-    upstream_format, upstream_compression, transcode = _plan_format(p.output_format, p.output_compression, caps)
+    upstream_format, upstream_compression, transcode = _plan_format(
+        p.output_format, p.output_compression, caps
+    )
     deliver, response_format = _plan_delivery(p.response_format, caps, transcode is not None)
 
     return Plan(
@@ -112,10 +116,19 @@ def make_plan(request: ImageRequest, caps: ModelCapabilities, model: str, route_
         quality=_choose(p.quality, caps.qualities, "quality", model, droppable="auto"),
         style=_choose(p.style, caps.styles, "style", model),
         background=background,
-        moderation=_choose(p.moderation, frozenset({"low", "auto"}) if caps.moderation else frozenset(),
-                           "moderation", model, droppable="auto"),
-        input_fidelity=_choose(p.input_fidelity, frozenset({"high", "low"}) if caps.input_fidelity else frozenset(),
-                               "input_fidelity", model),
+        moderation=_choose(
+            p.moderation,
+            frozenset({"low", "auto"}) if caps.moderation else frozenset(),
+            "moderation",
+            model,
+            droppable="auto",
+        ),
+        input_fidelity=_choose(
+            p.input_fidelity,
+            frozenset({"high", "low"}) if caps.input_fidelity else frozenset(),
+            "input_fidelity",
+            model,
+        ),
         params=_plan_params(request.extra, route_params, caps, model),
         transcode=transcode,
         deliver=deliver,
@@ -146,8 +159,9 @@ def _check_inputs(request: ImageRequest, caps: ModelCapabilities, model: str) ->
         raise UnsupportedValue(f"Model '{model}' does not take a mask.", param="mask")
 
 
-def _choose(value: str | None, allowed: frozenset[str], param: str, model: str, droppable: str | None = None
-            ) -> str | None:
+def _choose(
+    value: str | None, allowed: frozenset[str], param: str, model: str, droppable: str | None = None
+) -> str | None:
     """The value to send: as given when the model accepts it; ``None`` (not sent) when unset or when it is a
     value the model's own default already means (``auto``); else a 400 listing what the model takes."""
     if value is None or value in allowed:
@@ -155,8 +169,9 @@ def _choose(value: str | None, allowed: frozenset[str], param: str, model: str, 
     if value == droppable:
         return None
     supported = ", ".join(sorted(allowed)) if allowed else "none (the parameter is not supported)"
-    raise UnsupportedValue(f"Model '{model}' does not support {param}='{value}'. Supported: {supported}.",
-                           param=param)
+    raise UnsupportedValue(
+        f"Model '{model}' does not support {param}='{value}'. Supported: {supported}.", param=param
+    )
 
 
 def _plan_size(size: str | None, caps: ModelCapabilities, model: str) -> tuple[str | None, str | None, bool]:
@@ -168,7 +183,9 @@ def _plan_size(size: str | None, caps: ModelCapabilities, model: str) -> tuple[s
         return size, None, size == "auto"
     parsed = parse_size(size)
     if parsed is None:
-        raise InvalidRequest(f"size must be WIDTHxHEIGHT (e.g. 1024x1024) or auto; got '{size}'.", param="size")
+        raise InvalidRequest(
+            f"size must be WIDTHxHEIGHT (e.g. 1024x1024) or auto; got '{size}'.", param="size"
+        )
     if spec.aspect_ratios:
         return None, nearest_aspect_ratio(*parsed, spec.aspect_ratios), True
     raise UnsupportedValue(
@@ -176,8 +193,9 @@ def _plan_size(size: str | None, caps: ModelCapabilities, model: str) -> tuple[s
     )
 
 
-def _plan_background(background: str | None, output_format: str | None, caps: ModelCapabilities, model: str
-                     ) -> str | None:
+def _plan_background(
+    background: str | None, output_format: str | None, caps: ModelCapabilities, model: str
+) -> str | None:
     if background == "transparent":
         if output_format == "jpeg":
             raise InvalidRequest(
@@ -185,14 +203,17 @@ def _plan_background(background: str | None, output_format: str | None, caps: Mo
                 param="background",
             )
         if "transparent" not in caps.backgrounds:
-            raise UnsupportedValue(f"Model '{model}' cannot produce a transparent background.", param="background")
+            raise UnsupportedValue(
+                f"Model '{model}' cannot produce a transparent background.", param="background"
+            )
         return background
     # "opaque" and "auto" describe what a model without the parameter produces anyway.
     return background if background in caps.backgrounds else None
 
 
-def _plan_format(fmt: str | None, compression: int | None, caps: ModelCapabilities
-                 ) -> tuple[str | None, int | None, Transcode | None]:
+def _plan_format(
+    fmt: str | None, compression: int | None, caps: ModelCapabilities
+) -> tuple[str | None, int | None, Transcode | None]:
     """(format to ask upstream for, compression to send, transcoding the core does afterwards)."""
     if compression is not None:
         if not 0 <= compression <= 100:
@@ -223,8 +244,9 @@ def _plan_delivery(wanted: str | None, caps: ModelCapabilities, transcoding: boo
     return deliver, (deliver if deliver in caps.response_formats else None)
 
 
-def _plan_params(extra: dict[str, Any], route_params: dict[str, Any], caps: ModelCapabilities, model: str
-                 ) -> dict[str, Any]:
+def _plan_params(
+    extra: dict[str, Any], route_params: dict[str, Any], caps: ModelCapabilities, model: str
+) -> dict[str, Any]:
     if caps.extra_params is not None:
         for name in extra:
             if name not in caps.extra_params:

@@ -31,7 +31,9 @@ class PluginInfo:
     providers: list[str]
 
 
-def build_plugin_manager(environ: Mapping[str, str], extra_plugins: Iterable[object] = ()) -> pluggy.PluginManager:
+def build_plugin_manager(
+    environ: Mapping[str, str], extra_plugins: Iterable[object] = ()
+) -> pluggy.PluginManager:
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     for name in environ.get(DISABLE_VARIABLE, "").split(","):

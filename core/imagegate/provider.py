@@ -23,8 +23,10 @@ from .request import InputImage
 class AccountConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Base for a provider's account settings (the provider-specific keys of a ``providers:`` entry)."""
 
+
 class TargetOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Base for a provider's per-route settings (provider-specific keys of a target under ``models:``)."""
+
 
 @dataclass(slots=True)
 class UpstreamCall:
@@ -53,6 +55,7 @@ class UpstreamCall:
     mask: InputImage | None = None
     index: int = 0  # which call of a fan-out this is
 
+
 @dataclass(slots=True)
 class FilePart:
     """A file in a multipart upstream request; ``content`` is an upload (streamed, not copied) or bytes."""
@@ -61,7 +64,9 @@ class FilePart:
     filename: str
     content_type: str
 
+
 FormValue = str | FilePart
+
 
 @dataclass(slots=True)
 class UpstreamRequest:
@@ -72,6 +77,7 @@ class UpstreamRequest:
     form: list[tuple[str, FormValue]] | None = None  # multipart/form-data, in order
     query: dict[str, str] | None = None
 
+
 @dataclass(slots=True)
 class UpstreamResponse:
     status: int
@@ -80,6 +86,7 @@ class UpstreamResponse:
 
     def json(self, type: Any = Any) -> Any:
         return msgspec.json.decode(self.body, type=type)
+
 
 class ResultImage:
     """One image as the upstream gave it: base64 text, raw bytes or a URL. Conversions happen at most once."""
@@ -122,11 +129,13 @@ class ResultImage:
     def replace_data(self, data: bytes) -> None:
         self._data, self._b64, self.url = data, None, None
 
+
 class Usage(msgspec.Struct, kw_only=True, omit_defaults=True):
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
     input_tokens_details: dict[str, int] | None = None
+
 
 @dataclass(slots=True)
 class ProviderResult:
@@ -138,7 +147,9 @@ class ProviderResult:
     output_format: str | None = None
     created: int | None = None
 
+
 Send = Callable[[UpstreamRequest], Awaitable[UpstreamResponse]]
+
 
 class Provider:
     """Base class for providers. Subclasses set ``name`` and the two config types, and implement

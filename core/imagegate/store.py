@@ -43,7 +43,9 @@ class ImageStore(Protocol):
 
 
 class LocalImageStore:
-    def __init__(self, directory: str | Path, ttl_seconds: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, directory: str | Path, ttl_seconds: float, clock: Callable[[], float] = time.time
+    ) -> None:
         self.directory = Path(directory)
         self.ttl = ttl_seconds
         self._now = clock
@@ -74,7 +76,9 @@ class LocalImageStore:
         if self._now() >= expires_at:
             path.unlink(missing_ok=True)
             return None
-        return StoredImage(path=path, content_type=CONTENT_TYPE_BY_EXTENSION[extension], expires_at=expires_at)
+        return StoredImage(
+            path=path, content_type=CONTENT_TYPE_BY_EXTENSION[extension], expires_at=expires_at
+        )
 
     async def cleanup(self) -> int:
         return await asyncio.to_thread(self._cleanup)

@@ -25,9 +25,17 @@ class Transport:
 
     @classmethod
     def create(cls) -> Transport:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-        return cls(aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",),
-                                         headers={"User-Agent": "imagegate"}))
+        connector = aiohttp.TCPConnector(
+            limit=0, limit_per_host=0, ttl_dns_cache=300, enable_cleanup_closed=True
+        )
+        return cls(
+            aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=True,
+                skip_auto_headers=("User-Agent",),
+                headers={"User-Agent": "imagegate"},
+            )
+        )
 
     async def close(self) -> None:
         await self.session.close()
@@ -44,28 +52,45 @@ class Transport:
         host = urlsplit(request.url).netloc
         try:
             async with self.session.request(
-                request.method, request.url, params=request.query, data=data, headers=headers,
-                timeout=client_timeout, allow_redirects=False,
+                request.method,
+                request.url,
+                params=request.query,
+                data=data,
+                headers=headers,
+                timeout=client_timeout,
+                allow_redirects=False,
             ) as response:
                 body = await response.read()
                 return UpstreamResponse(status=response.status, headers=response.headers, body=body)
         except TimeoutError:
-            raise UpstreamTimeout(f"The upstream at {host} did not answer within {timeout.total:g} s.") from None
+            raise UpstreamTimeout(
+                f"The upstream at {host} did not answer within {timeout.total:g} s."
+            ) from None
         except aiohttp.ClientPayloadError as exc:
-            raise UpstreamUnavailable(f"The upstream at {host} sent a broken response body ({exc}).") from None
+            raise UpstreamUnavailable(
+                f"The upstream at {host} sent a broken response body ({exc})."
+            ) from None
         except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(f"Cannot reach the upstream at {host} ({type(exc).__name__}).") from None
+            raise UpstreamUnavailable(
+                f"Cannot reach the upstream at {host} ({type(exc).__name__})."
+            ) from None
 
-    async def download(self, url: str, allowed_hosts: frozenset[str], max_bytes: int, timeout: Timeout) -> bytes:
+    async def download(
+        self, url: str, allowed_hosts: frozenset[str], max_bytes: int, timeout: Timeout
+    ) -> bytes:
         """Fetch an upstream's result image, only from a host its provider declared, within a size limit."""
         host = urlsplit(url).hostname or ""
         if not any(host == allowed or host.endswith("." + allowed) for allowed in allowed_hosts):
-            raise UpstreamError(f"The upstream returned an image URL on an undeclared host ({host}); not fetched.")
+            raise UpstreamError(
+                f"The upstream returned an image URL on an undeclared host ({host}); not fetched."
+            )
         client_timeout = aiohttp.ClientTimeout(total=timeout.total, sock_connect=timeout.connect)
         try:
             async with self.session.get(url, timeout=client_timeout) as response:
                 if response.status != 200:
-                    raise UpstreamUnavailable(f"Fetching the upstream's image failed (HTTP {response.status}).")
+                    raise UpstreamUnavailable(
+                        f"Fetching the upstream's image failed (HTTP {response.status})."
+                    )
                 if (response.content_length or 0) > max_bytes:
                     raise UpstreamError(f"The upstream's image is larger than {max_bytes} bytes.")
                 buffer = bytearray()
@@ -77,7 +102,9 @@ class Transport:
         except TimeoutError:
             raise UpstreamTimeout(f"Fetching the upstream's image from {host} timed out.") from None
         except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(f"Fetching the upstream's image from {host} failed ({type(exc).__name__}).") from None
+            raise UpstreamUnavailable(
+                f"Fetching the upstream's image from {host} failed ({type(exc).__name__})."
+            ) from None
 
 
 def _form_data(fields: list[tuple[str, str | FilePart]]) -> aiohttp.FormData:

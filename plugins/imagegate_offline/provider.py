@@ -26,7 +26,10 @@ CAPABILITIES = ModelCapabilities(
     operations=frozenset({"generate", "edit", "variation"}),
     sizes=SizeSpec(
         sizes=("256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "auto"),
-        multiple_of=16, min_side=16, max_side=2048, max_ratio=4.0,
+        multiple_of=16,
+        min_side=16,
+        max_side=2048,
+        max_ratio=4.0,
     ),
     max_n=10,
     max_images_per_call=10,
@@ -65,8 +68,13 @@ def render(call: UpstreamCall) -> ProviderResult:
         else:
             picture = _vary(call, rng, width, height)
         images.append(ResultImage(data=_encode(picture, fmt, call.output_compression, transparent)))
-    return ProviderResult(images=images, size=f"{width}x{height}", output_format=fmt, quality=call.quality,
-                          background="transparent" if transparent else "opaque")
+    return ProviderResult(
+        images=images,
+        size=f"{width}x{height}",
+        output_format=fmt,
+        quality=call.quality,
+        background="transparent" if transparent else "opaque",
+    )
 
 
 def _seed(call: UpstreamCall) -> int:
@@ -88,14 +96,17 @@ def _colour(rng: random.Random, alpha: int = 255) -> tuple[int, int, int, int]:
     return rng.randrange(256), rng.randrange(256), rng.randrange(256), alpha
 
 
-def _generate(rng: random.Random, width: int, height: int, quality: str | None, transparent: bool) -> Image.Image:
+def _generate(
+    rng: random.Random, width: int, height: int, quality: str | None, transparent: bool
+) -> Image.Image:
     if transparent:
         picture = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     else:
         top, bottom = _colour(rng), _colour(rng)
         gradient = Image.linear_gradient("L").resize((width, height))
-        picture = Image.composite(Image.new("RGBA", (width, height), bottom),
-                                  Image.new("RGBA", (width, height), top), gradient)
+        picture = Image.composite(
+            Image.new("RGBA", (width, height), bottom), Image.new("RGBA", (width, height), top), gradient
+        )
     draw = ImageDraw.Draw(picture)
     for _ in range(SHAPES_BY_QUALITY.get(quality or "medium", 16)):
         x0, y0 = rng.randrange(width), rng.randrange(height)

@@ -7,8 +7,9 @@ import io
 from PIL import Image
 
 
-def make_image(width: int, height: int, fmt: str = "png", *, color: tuple[int, ...] = (40, 120, 200),
-               alpha: bool = False) -> bytes:
+def make_image(
+    width: int, height: int, fmt: str = "png", *, color: tuple[int, ...] = (40, 120, 200), alpha: bool = False
+) -> bytes:
     """A real encoded image of the given size and format (a colour field with a diagonal band)."""
     mode = "RGBA" if alpha else "RGB"
     fill = (*color[:3], 128) if alpha else color[:3]
