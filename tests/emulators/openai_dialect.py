@@ -1,0 +1,489 @@
+"""An emulator of OpenAI's Images API, for integration tests.
+
+Serves ``POST /v1/images/generations`` (JSON), ``/v1/images/edits`` and ``/v1/images/variations`` (multipart)
+the way api.openai.com does: it checks the Bearer key, validates every field per model and answers OpenAI's
+own error shape (``response_format`` sent to a GPT model is a 400 ``unknown_parameter``), and returns real
+PNG/JPEG/WebP bytes of the requested size and format: base64 for GPT models, and for DALL·E a URL that the
+emulator itself serves at ``/v1/files/...`` unless ``response_format=b64_json``.
+
+``app["received"]`` lists every request as a :class:`ReceivedRequest`; ``app["switches"]`` (a
+:class:`Switches`) can be changed while serving to make the next answers a safety block, a rate limit or a
+server error.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import time
+import uuid
+import warnings
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Literal
+
+from aiohttp import web
+from PIL import Image
+
+from tests.support.images import make_image
+
+Failure = Literal["moderation_blocked", "content_policy_violation", "rate_limited", "server_error"]
+
+
+@dataclass
+class Switches:
+    failure: Failure | None = None
+    retry_after: float = 1.0  # seconds, sent as retry-after and retry-after-ms with "rate_limited"
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    field: str
+    filename: str | None
+    content_type: str
+    size: int
+
+
+@dataclass
+class ReceivedRequest:
+    path: str
+    headers: dict[str, str]  # lower-case names
+    content_type: str
+    fields: dict[str, Any]  # the JSON body, or the multipart text fields (a repeated name gives a list)
+    files: list[ReceivedFile] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Model:
+    operations: frozenset[str]
+    sizes: tuple[str, ...]
+    qualities: frozenset[str]
+    max_n: int
+    max_prompt: int
+    gpt: bool
+    max_images: int = 0
+    free_sizes: bool = False  # gpt-image-2: any WxH within its limits
+    styles: bool = False
+    input_fidelity: bool = False
+    transparent: bool = False
+
+
+_GPT_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
+_GPT_QUALITIES = frozenset({"low", "medium", "high", "auto"})
+_GPT = _Model(
+    operations=frozenset({"generate", "edit"}),
+    sizes=_GPT_SIZES,
+    qualities=_GPT_QUALITIES,
+    max_n=10,
+    max_prompt=32_000,
+    gpt=True,
+    max_images=16,
+    input_fidelity=True,
+    transparent=True,
+)
+_MODELS: MappingProxyType[str, _Model] = MappingProxyType(
+    {
+        "dall-e-2": _Model(
+            operations=frozenset({"generate", "edit", "variation"}),
+            sizes=("256x256", "512x512", "1024x1024"),
+            qualities=frozenset({"standard"}),
+            max_n=10,
+            max_prompt=1_000,
+            gpt=False,
+            max_images=1,
+        ),
+        "dall-e-3": _Model(
+            operations=frozenset({"generate"}),
+            sizes=("1024x1024", "1792x1024", "1024x1792"),
+            qualities=frozenset({"standard", "hd"}),
+            max_n=1,
+            max_prompt=4_000,
+            gpt=False,
+            styles=True,
+        ),
+        "gpt-image-1": _GPT,
+        "gpt-image-1.5": _GPT,
+        "gpt-image-1-mini": replace(_GPT, input_fidelity=False),
+        "gpt-image-2": replace(_GPT, free_sizes=True, input_fidelity=False, transparent=False),
+    }
+)
+
+_FIELDS = MappingProxyType({
+    "generate": {
+        "prompt", "model", "n", "size", "quality", "style", "response_format", "output_format",
+        "output_compression", "background", "moderation", "user", "safety_identifier", "stream", "partial_images",
+    },
+    "edit": {
+        "prompt", "model", "n", "size", "quality", "response_format", "output_format", "output_compression",
+        "background", "input_fidelity", "moderation", "user", "safety_identifier", "stream", "partial_images",
+    },
+    "variation": {"model", "n", "size", "response_format", "user"},
+})  # fmt: skip
+_GPT_ONLY = ("output_format", "output_compression", "background", "moderation", "input_fidelity")
+_INTEGER_FIELDS = ("n", "output_compression", "partial_images")
+_UPLOAD_TYPES = ("image/png", "image/jpeg", "image/webp")
+
+
+class _ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = "invalid_value",
+        type_: str = "invalid_request_error",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.code, self.type = status, message, param, code, type_
+        self.headers = headers or {}
+
+    def response(self) -> web.Response:
+        body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        return web.json_response(body, status=self.status, headers=self.headers)
+
+
+def make_app(
+    *, api_key: str = "test-key", failure: Failure | None = None, retry_after: float = 1.0
+) -> web.Application:
+    """The emulator. ``api_key`` is the only Bearer key it accepts; ``failure`` sets the initial switch."""
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    with warnings.catch_warnings():  # plain string keys, so tests can write app["received"]
+        warnings.simplefilter("ignore", web.NotAppKeyWarning)
+        app["api_key"] = api_key
+        app["switches"] = Switches(failure=failure, retry_after=retry_after)
+        app["received"] = []
+        app["files"] = {}
+    app.router.add_post("/v1/images/generations", _generations)
+    app.router.add_post("/v1/images/edits", _edits)
+    app.router.add_post("/v1/images/variations", _variations)
+    app.router.add_get("/v1/files/{name}", _file)
+    return app
+
+
+# --- handlers ------------------------------------------------------------------------------------------
+
+
+def _received(request: web.Request, fields: dict[str, Any], files: list[ReceivedFile]) -> None:
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    request.app["received"].append(
+        ReceivedRequest(
+            path=request.path, headers=headers, content_type=request.content_type, fields=fields, files=files
+        )
+    )
+
+
+def _check_key(request: web.Request) -> None:
+    expected = request.app["api_key"]
+    if request.headers.get("Authorization") != f"Bearer {expected}":
+        raise _ApiError(
+            401,
+            "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+            code="invalid_api_key",
+        )
+
+
+async def _generations(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    _received(request, body if isinstance(body, dict) else {}, [])
+    try:
+        _check_key(request)
+        if not isinstance(body, dict):
+            raise _ApiError(400, "We could not parse the JSON body of your request.", code=None)
+        return _answer(request, "generate", body, [])
+    except _ApiError as error:
+        return error.response()
+
+
+async def _read_multipart(request: web.Request) -> tuple[dict[str, Any], list[tuple[ReceivedFile, bytes]]]:
+    fields: dict[str, Any] = {}
+    files: list[tuple[ReceivedFile, bytes]] = []
+    reader = await request.multipart()
+    async for part in reader:
+        name = part.name or ""
+        if part.filename is not None:
+            data = await part.read()
+            content_type = part.headers.get("Content-Type", "application/octet-stream")
+            files.append((ReceivedFile(name, part.filename, content_type, len(data)), bytes(data)))
+            continue
+        value = await part.text()
+        if name in fields:
+            previous = fields[name]
+            fields[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            fields[name] = value
+    return fields, files
+
+
+async def _multipart_endpoint(request: web.Request, operation: str) -> web.Response:
+    if not request.content_type.startswith("multipart/"):
+        _received(request, {}, [])
+        return _ApiError(400, "This endpoint takes multipart/form-data.", code=None).response()
+    fields, files = await _read_multipart(request)
+    _received(request, fields, [received for received, _ in files])
+    try:
+        _check_key(request)
+        return _answer(request, operation, fields, files)
+    except _ApiError as error:
+        return error.response()
+
+
+async def _edits(request: web.Request) -> web.Response:
+    return await _multipart_endpoint(request, "edit")
+
+
+async def _variations(request: web.Request) -> web.Response:
+    return await _multipart_endpoint(request, "variation")
+
+
+async def _file(request: web.Request) -> web.Response:
+    data = request.app["files"].get(request.match_info["name"])
+    if data is None:
+        raise web.HTTPNotFound()
+    return web.Response(body=data, content_type="image/png")
+
+
+# --- validation and answers ----------------------------------------------------------------------------
+
+
+def _model(name: Any) -> _Model:
+    family = re.sub(r"-\d{4}-\d{2}-\d{2}$", "", str(name))
+    model = _MODELS.get(family)
+    if model is None:
+        raise _ApiError(
+            400, f"Invalid value: '{name}'. Supported values are: {', '.join(_MODELS)}.", param="model"
+        )
+    return model
+
+
+def _integers(fields: dict[str, Any], multipart: bool) -> None:
+    """Multipart carries numbers as decimal strings (the SDK's way); JSON carries JSON numbers."""
+    for name in _INTEGER_FIELDS:
+        value = fields.get(name)
+        if value is None:
+            continue
+        if multipart and isinstance(value, str) and value.isdigit():
+            fields[name] = int(value)
+        elif multipart or not isinstance(value, int) or isinstance(value, bool):
+            raise _ApiError(
+                400,
+                f"Invalid type for '{name}': expected an integer, got {value!r}.",
+                param=name,
+                code="invalid_type",
+            )
+
+
+def _size_ok(model: _Model, size: str) -> bool:
+    if size in model.sizes:
+        return True
+    match = re.fullmatch(r"(\d+)x(\d+)", size)
+    if not model.free_sizes or match is None:
+        return False
+    width, height = int(match[1]), int(match[2])
+    return (
+        width % 16 == 0
+        and height % 16 == 0
+        and max(width, height) <= 3840
+        and 655_360 <= width * height <= 3840 * 2160
+        and max(width, height) <= 3 * min(width, height)
+    )
+
+
+def _validate(operation: str, fields: dict[str, Any], model: _Model) -> None:
+    for name in fields:
+        if name not in _FIELDS[operation] or (name == "response_format" and model.gpt):
+            raise _ApiError(400, f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
+        if name in _GPT_ONLY and not model.gpt:
+            raise _ApiError(400, f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
+    if operation not in model.operations:
+        raise _ApiError(400, f"The model does not support image {operation}s.", param="model")
+    prompt = fields.get("prompt")
+    if operation != "variation" and not prompt:
+        raise _ApiError(
+            400, "Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter"
+        )
+    if prompt and len(prompt) > model.max_prompt:
+        raise _ApiError(400, f"The prompt is longer than {model.max_prompt} characters.", param="prompt")
+    n = fields.get("n") or 1
+    if not 1 <= n <= model.max_n:
+        raise _ApiError(400, f"n must be between 1 and {model.max_n} for this model.", param="n")
+    _check_choice(fields, "size", model.sizes, accepts=lambda size: _size_ok(model, size))
+    _check_choice(fields, "quality", model.qualities)
+    _check_choice(fields, "style", ("vivid", "natural") if model.styles else ())
+    _check_choice(fields, "response_format", ("url", "b64_json"))
+    _check_choice(fields, "output_format", ("png", "jpeg", "webp"))
+    _check_choice(fields, "background", ("transparent", "opaque", "auto"))
+    _check_choice(fields, "moderation", ("low", "auto"))
+    _check_choice(fields, "input_fidelity", ("high", "low") if model.input_fidelity else ())
+    compression = fields.get("output_compression")
+    if compression is not None and not 0 <= compression <= 100:
+        raise _ApiError(400, "output_compression must be between 0 and 100.", param="output_compression")
+    output_format = fields.get("output_format", "png")
+    if compression is not None and compression < 100 and output_format == "png":
+        raise _ApiError(
+            400,
+            "Compression less than 100 is not supported for PNG output format.",
+            param="output_compression",
+        )
+    if fields.get("background") == "transparent":
+        if not model.transparent:
+            raise _ApiError(
+                400,
+                "Transparent background is not supported for this model.",
+                param="background",
+                type_="image_generation_user_error",
+            )
+        if output_format == "jpeg":
+            raise _ApiError(400, "Transparent background requires png or webp output.", param="background")
+    if fields.get("stream") in (True, "true"):
+        raise _ApiError(400, "This emulator does not stream.", param="stream")
+
+
+def _check_choice(
+    fields: dict[str, Any], name: str, allowed: tuple[str, ...] | frozenset[str], accepts: Any = None
+) -> None:
+    value = fields.get(name)
+    if value is None or value in allowed or (accepts is not None and accepts(value)):
+        return
+    listed = ", ".join(f"'{item}'" for item in sorted(allowed)) or "none for this model"
+    raise _ApiError(400, f"Invalid value: '{value}'. Supported values are: {listed}.", param=name)
+
+
+def _check_files(
+    operation: str, model: _Model, files: list[tuple[ReceivedFile, bytes]]
+) -> tuple[int, int] | None:
+    """Check the uploads the way OpenAI does; the first image's size, or None for generations."""
+    if operation == "generate":
+        return None
+    images = [(info, data) for info, data in files if info.field in ("image", "image[]")]
+    masks = [(info, data) for info, data in files if info.field == "mask"]
+    unknown = [info.field for info, _ in files if info.field not in ("image", "image[]", "mask")]
+    if unknown:
+        raise _ApiError(
+            400, f"Unknown parameter: '{unknown[0]}'.", param=unknown[0], code="unknown_parameter"
+        )
+    if not images:
+        raise _ApiError(
+            400, "Missing required parameter: 'image'.", param="image", code="missing_required_parameter"
+        )
+    limit = model.max_images if operation == "edit" else 1
+    if len(images) > limit or len(masks) > 1:
+        raise _ApiError(400, f"At most {limit} image(s) and one mask may be given.", param="image")
+    sizes = [_check_upload(info, data, model) for info, data in images]
+    if not model.gpt and sizes[0][0] != sizes[0][1]:
+        raise _ApiError(400, "Uploaded image must be square.", param="image")
+    for info, data in masks:
+        if _check_upload(info, data, model, png_only=True) != sizes[0]:
+            raise _ApiError(400, "The mask must have the same dimensions as the image.", param="mask")
+    return sizes[0]
+
+
+def _check_upload(info: ReceivedFile, data: bytes, model: _Model, png_only: bool = False) -> tuple[int, int]:
+    if info.content_type not in _UPLOAD_TYPES:
+        raise _ApiError(
+            400,
+            f"Invalid file '{info.field}': unsupported mimetype ('{info.content_type}'). "
+            "Supported file formats are 'image/jpeg', 'image/png', and 'image/webp'.",
+            param=info.field,
+        )
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            fmt, size = (image.format or "").lower(), image.size
+    except OSError:
+        raise _ApiError(400, f"Invalid file '{info.field}': not an image.", param=info.field) from None
+    if (png_only or not model.gpt) and fmt != "png":
+        raise _ApiError(400, f"Invalid file '{info.field}': must be a PNG.", param=info.field)
+    if not model.gpt and len(data) > 4 * 1024 * 1024:
+        raise _ApiError(400, f"Invalid file '{info.field}': must be under 4 MB.", param=info.field)
+    return size
+
+
+def _failure(switches: Switches) -> _ApiError | None:
+    match switches.failure:
+        case "moderation_blocked":
+            return _ApiError(
+                400,
+                "Your request was rejected by the safety system. If you believe this is an error, contact us.",
+                code="moderation_blocked",
+                type_="image_generation_user_error",
+            )
+        case "content_policy_violation":
+            return _ApiError(
+                400,
+                "Your request was rejected as a result of our safety system. Your prompt may contain text that "
+                "is not allowed by our safety system.",
+                code="content_policy_violation",
+            )
+        case "rate_limited":
+            seconds = switches.retry_after
+            return _ApiError(
+                429,
+                "Rate limit reached for images per minute. Please try again later.",
+                code="rate_limit_exceeded",
+                type_="requests",
+                headers={"retry-after": f"{seconds:g}", "retry-after-ms": str(int(seconds * 1000))},
+            )
+        case "server_error":
+            return _ApiError(
+                500, "The server had an error while processing your request. Sorry about that!", code=None,
+                type_="server_error",
+            )  # fmt: skip
+    return None
+
+
+def _answer(
+    request: web.Request, operation: str, fields: dict[str, Any], files: list[tuple[ReceivedFile, bytes]]
+) -> web.Response:
+    fields = dict(fields)
+    model = _model(fields.get("model", "dall-e-2"))
+    _integers(fields, multipart=operation != "generate")
+    _validate(operation, fields, model)
+    first_size = _check_files(operation, model, files)
+    failure = _failure(request.app["switches"])
+    if failure is not None:
+        raise failure
+
+    size = fields.get("size") or "auto"
+    width, height = (1024, 1024) if size == "auto" else map(int, size.split("x"))
+    fmt = fields.get("output_format", "png") if model.gpt else "png"
+    transparent = fields.get("background") == "transparent"
+    n = fields.get("n") or 1
+    images = [
+        make_image(width, height, fmt, color=(30 + 20 * index, 120, 200), alpha=transparent)
+        for index in range(n)
+    ]
+    body: dict[str, Any] = {"created": int(time.time()), "data": []}
+    for data in images:
+        item: dict[str, Any] = {}
+        if model.gpt or fields.get("response_format") == "b64_json":
+            item["b64_json"] = base64.b64encode(data).decode("ascii")
+        else:
+            name = f"{uuid.uuid4().hex}.png"
+            request.app["files"][name] = data
+            item["url"] = f"{request.scheme}://{request.host}/v1/files/{name}"
+        if model.styles:
+            item["revised_prompt"] = f"A detailed, vivid rendering of: {fields['prompt']}"
+        body["data"].append(item)
+    if model.gpt:
+        quality = fields.get("quality", "auto")
+        text_tokens = len(str(fields.get("prompt", "")).split())
+        image_tokens = 0 if first_size is None else 323 * sum(1 for info, _ in files if info.field != "mask")
+        output_tokens = 272 * n
+        body.update(
+            background="transparent" if transparent else "opaque",
+            output_format=fmt,
+            quality="medium" if quality == "auto" else quality,
+            size=f"{width}x{height}",
+            usage={
+                "input_tokens": text_tokens + image_tokens,
+                "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": image_tokens},
+                "output_tokens": output_tokens,
+                "total_tokens": text_tokens + image_tokens + output_tokens,
+            },
+        )
+    return web.json_response(body, headers={"x-request-id": f"req_{uuid.uuid4().hex}"})
