@@ -14,6 +14,8 @@ from typing import Any
 
 import msgspec
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
 from .capabilities import Operation
@@ -117,7 +119,13 @@ def _data_url_image(reference: Any, param: str) -> InputImage:
 
 
 async def _from_multipart(request: Request, operation: Operation, default_model: str | None) -> ImageRequest:
-    form = await request.form(max_files=MAX_IMAGES + 2, max_fields=200)
+    try:
+        form = await request.form(max_files=MAX_IMAGES + 2, max_fields=200)
+    except (MultiPartException, HTTPException, ValueError) as exc:
+        detail = getattr(exc, "detail", None) or getattr(exc, "message", None) or str(exc)
+        raise InvalidRequest(
+            f"The multipart body cannot be read: {detail}.", code="invalid_multipart"
+        ) from None
     fields: dict[str, Any] = {}
     images: list[InputImage] = []
     mask: InputImage | None = None
