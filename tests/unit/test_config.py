@@ -1,0 +1,104 @@
+"""routes.yaml loading: typed results, and errors that name the file and key path."""
+
+from __future__ import annotations
+
+import pytest
+
+from imagegate.config import RoutesError, parse_routes
+from imagegate.plugins import build_plugin_manager, collect_providers
+
+
+@pytest.fixture(scope="module")
+def providers() -> dict:
+    return collect_providers(build_plugin_manager({}))
+
+
+def load(text: str, providers: dict, environ: dict | None = None):
+    return parse_routes(text, "routes.yaml", providers, environ or {})
+
+
+def test_full_table(providers: dict) -> None:
+    table = load(
+        """
+server: {max_body_mb: 10, public_base_url: "https://img.example.com"}
+providers:
+  local: {plugin: offline, timeout: {total: 30}}
+  oa: {plugin: openai, api_key: "${KEY}", base_url: "${BASE:-https://api.openai.com/v1}"}
+models:
+  fast:
+    - {provider: local, params: {seed: 3}, capabilities: {max_n: 2}, timeout: {connect: 1, total: 5}}
+  gpt-image-1:
+    targets:
+      - {provider: oa}
+      - {provider: local, upstream_model: anything}
+""",
+        providers,
+        {"KEY": "sk-test"},
+    )
+    assert table.server.max_body_mb == 10
+    fast = table.models["fast"].targets[0]
+    assert fast.capabilities.max_n == 2 and fast.params == {"seed": 3} and fast.timeout.total == 5
+    assert table.accounts["local"].timeout.total == 30
+    oa = table.accounts["oa"]
+    assert (
+        oa.problem is None
+        and oa.config.api_key == "sk-test"
+        and oa.config.base_url == "https://api.openai.com/v1"
+    )
+    assert [t.label for t in table.models["gpt-image-1"].targets] == ["oa/gpt-image-1", "local/anything"]
+
+
+def test_missing_secret_marks_the_account_not_the_file(providers: dict) -> None:
+    table = load(
+        "providers: {oa: {plugin: openai, api_key: '${NOPE}'}}\nmodels: {m: [{provider: oa}]}", providers
+    )
+    assert table.accounts["oa"].problem and "NOPE" not in repr(table.accounts["oa"].config)
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "words"),
+    [
+        ("providers: {a: {plugin: nope}}", "providers.a.plugin", "unknown plugin"),
+        (
+            "providers: {a: {plugin: offline}}\nmodels: {m: [{provider: b}]}",
+            "models.m.targets[0].provider",
+            "unknown provider account",
+        ),
+        ("providers: {a: {plugin: offline, colour: red}}", "providers.a", "colour"),
+        (
+            "providers: {a: {plugin: offline}}\nmodels: {m: [{provider: a, wieght: 2}]}",
+            "models.m.targets[0]",
+            "wieght",
+        ),
+        (
+            "providers: {a: {plugin: offline}}\nmodels: {m: [{provider: a, weight: 0}]}",
+            "models.m.targets[0].weight",
+            "positive",
+        ),
+        (
+            "providers: {a: {plugin: offline}}\nmodels: {m: [{provider: a, timeout: {total: soon}}]}",
+            "models.m.targets[0].timeout.total",
+            "Expected",
+        ),
+        ("providers: {a: {plugin: offline}}\nmodels: {m: []}", "models.m.targets", "at least one"),
+        (
+            "providers: {a: {plugin: offline}}\nmodels: {m: [{provider: a, capabilities: {max_n: many}}]}",
+            "models.m.targets[0].capabilities.max_n",
+            "Expected",
+        ),
+        ("server: {max_body: 3}", "server", "max_body"),
+        ("routes: {}", "routes", "unknown key"),
+        ("models: [1, 2]", "models", "mapping"),
+        ("server: {default_model: x}\nmodels: {}", "server.default_model", "not a model"),
+    ],
+)
+def test_errors_name_the_key_path(providers: dict, text: str, path: str, words: str) -> None:
+    with pytest.raises(RoutesError) as error:
+        load(text, providers)
+    assert error.value.path == path
+    assert words in str(error.value) and str(error.value).startswith("routes.yaml: ")
+
+
+def test_invalid_yaml(providers: dict) -> None:
+    with pytest.raises(RoutesError, match="not valid YAML"):
+        load("models: [unclosed", providers)

@@ -1,0 +1,165 @@
+"""The planner: fan-out, size mapping, transcoding and delivery decisions, and its 400s."""
+
+from __future__ import annotations
+
+import pytest
+
+from imagegate.capabilities import ModelCapabilities, SizeSpec
+from imagegate.errors import InvalidRequest, UnsupportedValue
+from imagegate.planner import Transcode, make_plan, split_batches
+from imagegate.request import ImageParams, ImageRequest
+
+GPT_LIKE = ModelCapabilities(
+    operations=frozenset({"generate", "edit"}),
+    sizes=SizeSpec(sizes=("1024x1024", "1536x1024", "1024x1536", "auto")),
+    max_images_per_call=10,
+    output_formats=frozenset({"png", "jpeg", "webp"}),
+    output_compression=True,
+    backgrounds=frozenset({"transparent", "opaque", "auto"}),
+    qualities=frozenset({"low", "medium", "high", "auto"}),
+    max_input_images=16,
+    mask=True,
+    delivery="b64_json",
+)
+ONE_PER_CALL_PNG = ModelCapabilities(
+    sizes=SizeSpec(aspect_ratios=("1:1", "3:2", "2:3", "16:9", "9:16")),
+    max_images_per_call=1,
+    output_formats=frozenset({"png"}),
+    delivery="bytes",
+    extra_params=frozenset({"seed"}),
+)
+URL_MODEL = ModelCapabilities(
+    sizes=SizeSpec(sizes=("1024x1024",)),
+    response_formats=frozenset({"url", "b64_json"}),
+    delivery="url",
+    styles=frozenset({"vivid", "natural"}),
+)
+
+
+def request(operation: str = "generate", extra: dict | None = None, **params: object) -> ImageRequest:
+    params.setdefault("prompt", "a cat")
+    return ImageRequest(
+        operation=operation,
+        params=ImageParams(**params),
+        model="m",
+        extra=extra or {},  # type: ignore[arg-type]
+        images=[],
+    )
+
+
+def test_split_batches() -> None:
+    assert split_batches(4, 1) == [1, 1, 1, 1]
+    assert split_batches(7, 3) == [3, 3, 1]
+    assert split_batches(2, 10) == [2]
+
+
+def test_native_request_passes_through_untouched() -> None:
+    plan = make_plan(
+        request(n=2, size="1536x1024", output_format="webp", output_compression=50, quality="high"),
+        GPT_LIKE,
+        "m",
+        {},
+    )
+    assert plan.batches == [2]
+    assert (plan.size, plan.output_format, plan.output_compression, plan.quality) == (
+        "1536x1024",
+        "webp",
+        50,
+        "high",
+    )
+    assert plan.transcode is None and plan.deliver == "b64_json" and plan.response_format is None
+
+
+def test_fan_out_and_aspect_ratio_mapping() -> None:
+    plan = make_plan(request(n=4, size="1536x1024"), ONE_PER_CALL_PNG, "m", {})
+    assert plan.batches == [1, 1, 1, 1]
+    assert (plan.size, plan.aspect_ratio, plan.measure_size) == (None, "3:2", True)
+
+
+def test_nearest_ratio_for_odd_sizes() -> None:
+    assert make_plan(request(size="1920x1080"), ONE_PER_CALL_PNG, "m", {}).aspect_ratio == "16:9"
+    assert make_plan(request(size="1000x1100"), ONE_PER_CALL_PNG, "m", {}).aspect_ratio == "1:1"
+
+
+def test_transcoding_when_format_not_native() -> None:
+    plan = make_plan(request(output_format="webp", output_compression=60), ONE_PER_CALL_PNG, "m", {})
+    assert plan.transcode == Transcode("webp", 60)
+    assert plan.output_format is None  # png is the only native format: nothing to ask for
+
+
+def test_compression_without_native_support_transcodes_same_format() -> None:
+    caps = ModelCapabilities(output_formats=frozenset({"png", "jpeg"}), default_format="png")
+    plan = make_plan(request(output_format="jpeg", output_compression=40), caps, "m", {})
+    assert plan.output_format == "jpeg" and plan.transcode == Transcode("jpeg", 40)
+
+
+def test_url_hosting_for_bytes_upstream_and_native_url() -> None:
+    assert make_plan(request(response_format="url"), ONE_PER_CALL_PNG, "m", {}).deliver == "url"
+    native = make_plan(request(response_format="url"), URL_MODEL, "m", {})
+    assert (native.deliver, native.response_format) == ("url", "url")
+    default = make_plan(request(), URL_MODEL, "m", {})
+    assert (default.deliver, default.response_format) == ("url", "url")  # like OpenAI's dall-e default
+
+
+def test_gpt_like_model_never_gets_response_format() -> None:
+    plan = make_plan(request(response_format="url"), GPT_LIKE, "m", {})
+    assert plan.response_format is None and plan.deliver == "url"
+
+
+def test_transcoding_asks_url_upstream_for_base64() -> None:
+    plan = make_plan(request(response_format="url", output_format="webp"), URL_MODEL, "m", {})
+    assert (
+        plan.response_format == "b64_json"
+        and plan.deliver == "url"
+        and plan.transcode == Transcode("webp", None)
+    )
+
+
+def test_auto_values_are_dropped_when_not_native() -> None:
+    plan = make_plan(
+        request(quality="auto", moderation="auto", background="opaque"), ONE_PER_CALL_PNG, "m", {}
+    )
+    assert (plan.quality, plan.moderation, plan.background) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("caps", "kwargs", "param"),
+    [
+        (ONE_PER_CALL_PNG, {"background": "transparent"}, "background"),
+        (GPT_LIKE, {"background": "transparent", "output_format": "jpeg"}, "background"),
+        (GPT_LIKE, {"size": "640x480"}, "size"),
+        (GPT_LIKE, {"style": "vivid"}, "style"),
+        (GPT_LIKE, {"n": 11}, "n"),
+        (GPT_LIKE, {"output_format": "png", "output_compression": 50}, "output_compression"),
+        (GPT_LIKE, {"stream": True}, "stream"),
+        (GPT_LIKE, {"prompt": None}, "prompt"),
+        (URL_MODEL, {"moderation": "low"}, "moderation"),
+        (URL_MODEL, {"input_fidelity": "high"}, "input_fidelity"),
+    ],
+)
+def test_refusals_name_the_param(caps: ModelCapabilities, kwargs: dict, param: str) -> None:
+    with pytest.raises(InvalidRequest) as refusal:
+        make_plan(request(**kwargs), caps, "m", {})
+    assert refusal.value.param == param
+
+
+def test_refusal_lists_supported_values() -> None:
+    with pytest.raises(UnsupportedValue) as refusal:
+        make_plan(request(size="640x480"), GPT_LIKE, "m", {})
+    assert "1536x1024" in refusal.value.message
+
+
+def test_operation_not_supported() -> None:
+    with pytest.raises(UnsupportedValue) as refusal:
+        make_plan(request("variation"), GPT_LIKE, "m", {})
+    assert refusal.value.param == "model" and refusal.value.code == "operation_not_supported"
+
+
+def test_extra_params_checked_and_route_params_win() -> None:
+    plan = make_plan(request(extra={"seed": 1}), ONE_PER_CALL_PNG, "m", {"seed": 7, "style_preset": "anime"})
+    assert plan.params == {"seed": 7, "style_preset": "anime"}
+    with pytest.raises(InvalidRequest) as refusal:
+        make_plan(request(extra={"cfg_scale": 3}), ONE_PER_CALL_PNG, "m", {})
+    assert refusal.value.param == "cfg_scale" and refusal.value.code == "unknown_parameter"
+    passthrough = ModelCapabilities(extra_params=None)
+    assert make_plan(request(extra={"anything": 1}), passthrough, "m", {}).params == {"anything": 1}
