@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from imagegate.config import RoutesError, parse_routes
 from imagegate.plugins import build_plugin_manager, collect_providers
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from imagegate.capabilities import ModelCapabilities, SizeSpec
 from imagegate.errors import InvalidRequest, UnsupportedValue
 from imagegate.planner import Transcode, make_plan, split_batches
