@@ -155,6 +155,19 @@ def test_generate_dall_e_3_b64_fans_out_one_image_per_call(client: openai.OpenAI
     assert all(request.fields["response_format"] == "b64_json" for request in upstream.received)
 
 
+def test_dall_e_3_in_another_format_asks_for_base64_not_a_download(
+    client: openai.OpenAI, upstream: Upstream
+) -> None:
+    result = client.images.generate(model="dall-e-3", prompt="a lighthouse", output_format="jpeg")
+    assert result.data is not None and result.data[0].url is not None
+    assert result.data[0].url.startswith(str(client.base_url))  # converted and hosted by the gateway
+    with urllib.request.urlopen(result.data[0].url) as hosted:
+        assert describe(hosted.read())[:3] == ("jpeg", 1024, 1024)
+    (sent,) = upstream.received
+    assert sent.fields["response_format"] == "b64_json"
+    assert "output_format" not in sent.fields
+
+
 def test_client_extras_reach_gpt_models_and_upstream_rejections_name_the_parameter(
     client: openai.OpenAI, upstream: Upstream
 ) -> None:
