@@ -77,20 +77,20 @@ def is_content_filter(error: AzureError) -> bool:
 
 def filtered_categories(results: dict[str, Any] | None) -> list[str]:
     """The categories marked ``filtered`` in a ``content_filter_results`` object, with what Azure said of
-    them: ``["sexual (severity high)", "jailbreak (detected)", "custom_blocklists (ids: my-list)"]``."""
+    them: ``["sexual (high severity)", "jailbreak (detected)", "custom_blocklists (my-list)"]``."""
     described: list[str] = []
     for name, result in (results or {}).items():
         if not isinstance(result, dict) or not result.get("filtered"):
             continue
         if result.get("severity"):
-            described.append(f"{name} (severity {result['severity']})")
+            described.append(f"{name} ({result['severity']} severity)")
         elif result.get("detected"):
             described.append(f"{name} (detected)")
         elif isinstance(result.get("details"), list):
             ids = [
                 str(item.get("id")) for item in result["details"] if isinstance(item, dict) and item.get("id")
             ]
-            described.append(f"{name} (ids: {', '.join(ids)})" if ids else name)
+            described.append(f"{name} ({', '.join(ids)})" if ids else name)
         else:
             described.append(name)
     return described
@@ -100,9 +100,10 @@ def content_policy_error(error: AzureError, request_id: str | None) -> ContentPo
     inner = error.inner
     results = inner and (inner.content_filter_results or inner.content_filter_result)
     categories = filtered_categories(results)
-    what = f" (filtered: {', '.join(categories)})" if categories else ""
-    reason = error.message or "the request was rejected by the safety system"
-    message = f"Azure OpenAI's content filter blocked this request{what}: {reason}"
+    reason = (error.message or "The request was rejected by the safety system.").strip()
+    message = f"Azure OpenAI's content filter blocked this request: {reason}"
+    if categories:
+        message += f"{'' if message.endswith('.') else '.'} Filtered: {', '.join(categories)}."
     return ContentPolicyViolation(with_request_id(message, request_id), param=error.param)
 
 

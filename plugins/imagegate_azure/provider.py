@@ -86,23 +86,22 @@ class AzureProvider(Provider):
 
     def parse(self, call: UpstreamCall, response: UpstreamResponse) -> ProviderResult:
         target: AzureTarget = call.options
-        request_id = response.headers.get(REQUEST_ID_HEADER)
         if 200 <= response.status < 300:
             log.debug(
                 "azure deployment %s %s: HTTP %s, apim-request-id %s",
                 target.deployment,
                 call.operation,
                 response.status,
-                request_id,
+                response.headers.get(REQUEST_ID_HEADER),
             )
             return parse_images(call, response)
         error = error_from_azure(response)
+        # The message carries the apim-request-id Azure support asks for.
         log.warning(
-            "azure deployment %s %s failed: HTTP %s, apim-request-id %s: %s",
+            "azure deployment %s %s failed with HTTP %s: %s",
             target.deployment,
             call.operation,
             response.status,
-            request_id,
             error.message,
         )
         raise error

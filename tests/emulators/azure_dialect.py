@@ -237,7 +237,7 @@ class AzureEmulator:
         self, request: web.Request, received: Received, url_deployment: str | None
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         self._check_auth(received.headers)
-        params = received.json if received.json is not None else dict(received.fields)
+        params = dict(received.json if received.json is not None else received.fields)
         api_version = received.query.get("api-version")
         if url_deployment is not None:
             if not api_version:

@@ -135,7 +135,7 @@ def test_dall_e_content_policy_violation_with_inner_error_names_the_categories()
         "content_policy_violation",
         "invalid_request_error",
     )
-    assert "sexual (severity high), violence (severity medium)" in error.message
+    assert "sexual (high severity), violence (medium severity)" in error.message
     assert "Your request was rejected as a result of our safety system." in error.message
     assert REQUEST_ID in error.message
     assert "hate" not in error.message  # only what was filtered
@@ -195,7 +195,7 @@ def test_responsible_ai_inner_error_alone_marks_a_content_block(inner_key: str) 
     }
     error = failure(400, body)
     assert isinstance(error, ContentPolicyViolation)
-    assert "custom_blocklists (ids: brand-names)" in error.message
+    assert "custom_blocklists (brand-names)" in error.message
 
 
 def test_gpt_image_moderation_blocked_is_a_content_block_too() -> None:
