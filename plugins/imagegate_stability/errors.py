@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 from imagegate import UpstreamResponse
 from imagegate.errors import ContentPolicyViolation, GatewayError, upstream_error
@@ -9,6 +11,8 @@ from imagegate.errors import ContentPolicyViolation, GatewayError, upstream_erro
 # Stability locks a key out for 60 s once it passes its rate limit; used when a 429 names no delay.
 RATE_LIMIT_LOCKOUT_SECONDS = 60.0
 CONTENT_MODERATION = "content_moderation"
+# Stability words validation errors as "field: problem"; the field becomes the error's param.
+FIELD_PREFIX = re.compile(r"^([a-z_]+): ")
 
 
 class StabilityErrorBody(msgspec.Struct):
@@ -35,14 +39,17 @@ def _retry_after(response: UpstreamResponse) -> float:
 def error_from_response(response: UpstreamResponse) -> GatewayError:
     """The gateway error for a non-2xx Stability answer."""
     error = _decode(response.body)
+    param = None
     if error is None:
         snippet = response.body[:200].decode("utf-8", "replace").strip()
         message = snippet or f"HTTP {response.status} with no body"
     else:
+        field = FIELD_PREFIX.match(error.errors[0]) if error.errors else None
+        param = field.group(1) if field else None
         message = "; ".join(error.errors) or error.name or f"HTTP {response.status}"
         if error.id:
             message += f" (Stability error id {error.id})"
         if error.name == CONTENT_MODERATION:
             return ContentPolicyViolation(f"Stability's content moderation refused the request: {message}")
     retry_after = _retry_after(response) if response.status == 429 else None
-    return upstream_error(response.status, message, retry_after=retry_after)
+    return upstream_error(response.status, message, param=param, retry_after=retry_after)

@@ -101,6 +101,7 @@ def test_400_joins_the_error_messages_and_keeps_the_id() -> None:
     assert "aspect_ratio: must be one of" in error.message
     assert "; prompt: cannot be empty" in error.message
     assert "e1a0b7c2d3" in error.message
+    assert error.param == "aspect_ratio"  # Stability's "field: problem" names the parameter
 
 
 @pytest.mark.parametrize(
