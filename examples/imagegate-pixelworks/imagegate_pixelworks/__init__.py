@@ -1,0 +1,80 @@
+"""An example third-party provider: the (fictional) Pixelworks render API. See README.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from imagegate import (
+    AccountConfig,
+    ModelCapabilities,
+    Provider,
+    ProviderResult,
+    ResultImage,
+    SizeSpec,
+    UpstreamCall,
+    UpstreamRequest,
+    UpstreamResponse,
+    hookimpl,
+)
+from imagegate.errors import upstream_error
+
+CAPABILITIES = ModelCapabilities(
+    sizes=SizeSpec(multiple_of=64, min_side=64, max_side=2048, default="1024x1024"),
+    max_images_per_call=1,
+    output_formats=frozenset({"png"}),
+    delivery="bytes",
+    extra_params=frozenset({"seed"}),
+)
+
+
+class PixelworksAccount(AccountConfig):
+    api_key: str | None = None
+    base_url: str = "https://render.pixelworks.example"
+
+
+class PixelworksError(msgspec.Struct):
+    detail: str = "unknown error"
+
+
+class PixelworksProvider(Provider):
+    name = "pixelworks"
+    account_type = PixelworksAccount
+
+    def capabilities(self, upstream_model: str, options: Any) -> ModelCapabilities:
+        return CAPABILITIES
+
+    def check_account(self, account: PixelworksAccount) -> str | None:
+        return None if account.api_key else "api_key is not set"
+
+    def build(self, call: UpstreamCall) -> UpstreamRequest:
+        width, _, height = (call.size or "1024x1024").partition("x")
+        body: dict[str, Any] = {"prompt": call.prompt, "width": int(width), "height": int(height)}
+        if "seed" in call.params:
+            body["seed"] = int(call.params["seed"]) + call.index  # distinct images across a fan-out
+        return UpstreamRequest(
+            url=call.account.base_url.rstrip("/") + "/render",
+            headers={"Authorization": f"Token {call.account.api_key}", "Accept": "image/png"},
+            json=body,
+        )
+
+    def parse(self, call: UpstreamCall, response: UpstreamResponse) -> ProviderResult:
+        if response.status != 200:
+            try:
+                detail = msgspec.json.decode(response.body, type=PixelworksError).detail
+            except msgspec.DecodeError:
+                detail = response.body[:200].decode("utf-8", "replace")
+            raise upstream_error(response.status, detail, retry_after=_retry_after(response))
+        seed = response.headers.get("X-Seed")
+        extra = {"seed": int(seed)} if seed is not None else {}
+        return ProviderResult(images=[ResultImage(data=response.body, extra=extra)], size=call.size)
+
+
+def _retry_after(response: UpstreamResponse) -> float | None:
+    value = response.headers.get("Retry-After")
+    return float(value) if value and value.replace(".", "", 1).isdigit() else None
+
+
+@hookimpl
+def imagegate_register_providers(register: Any) -> None:
+    register(PixelworksProvider())
