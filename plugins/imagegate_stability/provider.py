@@ -13,8 +13,10 @@ from imagegate import (
     UpstreamRequest,
     UpstreamResponse,
 )
+from imagegate.capabilities import nearest_aspect_ratio
 from imagegate.errors import ContentPolicyViolation, InvalidRequest, ProviderNotConfigured, UpstreamError
 from imagegate.provider import FormValue
+from imagegate.request import InputImage
 
 from .catalog import (
     ASPECT_RATIOS,
@@ -194,10 +196,26 @@ def _image_parts(call: UpstreamCall, endpoint: Endpoint) -> list[tuple[str, Form
     if not call.images:
         raise InvalidRequest(f"Stability's {endpoint.name} needs an input image.", param="image")
     image = call.images[0]
+    _check_size_follows_input(call, endpoint, image)
     parts: list[tuple[str, FormValue]] = [("image", FilePart(image, image.filename, image.content_type))]
     if endpoint.mask and call.mask is not None:
         parts.append(("mask", FilePart(stability_mask(call.mask, image), "mask.png", "image/png")))
     return parts
+
+
+def _check_size_follows_input(call: UpstreamCall, endpoint: Endpoint, image: InputImage) -> None:
+    """Stability's edits and image-to-image keep the input image's shape and take no size: a requested
+    size of another shape is refused rather than silently ignored."""
+    if endpoint.aspect_ratio or call.aspect_ratio is None:
+        return
+    input_ratio = nearest_aspect_ratio(image.width, image.height, ASPECT_RATIOS)
+    if call.aspect_ratio != input_ratio:
+        raise InvalidRequest(
+            f"Stability's {endpoint.name} keeps the input image's shape ({image.width}x{image.height}, about "
+            f"{input_ratio}) and takes no size; the requested size maps to {call.aspect_ratio}. Omit size, "
+            "send size=auto, or send an image of the wanted shape.",
+            param="size",
+        )
 
 
 def _format_of(content_type: str | None, requested: str | None) -> str:

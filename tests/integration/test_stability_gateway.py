@@ -198,7 +198,7 @@ def test_edit_without_mask_is_image_to_image(client: openai.OpenAI, upstream: St
         model="sd3.5-large",
         image=("photo.png", image, "image/png"),
         prompt="in winter",
-        size="1024x1024",
+        size="1536x1024",  # the input's shape (about 3:2); the output keeps the input's dimensions
         extra_body={"strength": 0.35},
     )
     assert decoded((result.data or [])[0].b64_json)[1:3] == (640, 448)  # follows the input image
@@ -211,6 +211,19 @@ def test_edit_without_mask_is_image_to_image(client: openai.OpenAI, upstream: St
         "prompt": "in winter",
         "strength": "0.35",
     }
+
+
+def test_edit_size_of_another_shape_is_refused(client: openai.OpenAI, upstream: StabilityEmulator) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.images.edit(
+            model="sd3.5-large",
+            image=("p.png", make_image(640, 448), "image/png"),
+            prompt="x",
+            size="1024x1536",
+            extra_body={"strength": 0.5},
+        )
+    assert caught.value.param == "size"  # type: ignore[attr-defined]
+    assert upstream.received == []
 
 
 def test_image_to_image_without_strength_is_refused(

@@ -156,7 +156,7 @@ def test_route_param_no_endpoint_takes_is_an_operator_error() -> None:
 
 def test_edit_without_mask_is_sd3_image_to_image_without_aspect_ratio() -> None:
     image = upload(make_image(640, 480))
-    call = make_call("edit", images=[image], aspect_ratio="4:5", params={"strength": 0.6, "cfg_scale": 3})
+    call = make_call("edit", images=[image], aspect_ratio="5:4", params={"strength": 0.6, "cfg_scale": 3})
     request = PROVIDER.build(call)
     assert request.url.endswith("/v2beta/stable-image/generate/sd3")
     fields = text_fields(request.form or [])
@@ -313,3 +313,13 @@ def test_remove_background_sends_only_image_and_format() -> None:
     request = PROVIDER.build(call)
     assert request.url.endswith("/edit/remove-background")
     assert text_fields(request.form or []) == {"output_format": "webp"}
+
+
+def test_edit_size_of_another_shape_than_the_input_is_refused() -> None:
+    call = make_call(
+        "edit", images=[upload(make_image(640, 480))], aspect_ratio="16:9", params={"strength": 1}
+    )
+    with pytest.raises(InvalidRequest) as caught:
+        PROVIDER.build(call)
+    assert caught.value.param == "size"
+    assert "640x480" in caught.value.message
