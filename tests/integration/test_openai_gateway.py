@@ -302,5 +302,4 @@ def test_unset_key_variable_makes_the_route_unavailable(upstream: Upstream, tmp_
             client.images.generate(model="gpt-image-1", prompt="a fox")
         assert caught.value.status_code == 503
         assert caught.value.code == "provider_not_configured"
-        assert "api_key" in caught.value.message
     assert upstream.received == []
