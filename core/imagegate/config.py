@@ -211,8 +211,9 @@ def _load_account(
         problem = f"environment variable {', '.join(sorted(missing))} is not set ({exc})"
     else:
         problem = provider.check_account(config)
-        if problem is None and missing:
-            problem = f"environment variable {', '.join(sorted(missing))} is not set"
+        if missing:  # the cause the operator must fix, whatever the provider concluded from it
+            unset = f"environment variable {', '.join(sorted(missing))} is not set"
+            problem = f"{unset} ({problem})" if problem else unset
     return Account(
         name=name, provider=provider, config=config, timeout=head.timeout or Timeout(), problem=problem
     )
