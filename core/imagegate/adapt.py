@@ -114,15 +114,16 @@ def _finish(item: dict[str, Any], image: ResultImage) -> dict[str, Any]:
 def _sum_usage(usages: list[Usage]) -> dict[str, Any] | None:
     if not usages:
         return None
-    details: dict[str, int] = {}
-    for usage in usages:
-        for key, value in (usage.input_tokens_details or {}).items():
-            details[key] = details.get(key, 0) + value
     total: dict[str, Any] = {
         "input_tokens": sum(u.input_tokens for u in usages),
         "output_tokens": sum(u.output_tokens for u in usages),
         "total_tokens": sum(u.total_tokens for u in usages),
     }
-    if details:
-        total["input_tokens_details"] = details
+    for name in ("input_tokens_details", "output_tokens_details"):
+        details: dict[str, int] = {}
+        for usage in usages:
+            for key, value in (getattr(usage, name) or {}).items():
+                details[key] = details.get(key, 0) + value
+        if details:
+            total[name] = details
     return total

@@ -135,6 +135,7 @@ class Usage(msgspec.Struct, kw_only=True, omit_defaults=True):
     output_tokens: int = 0
     total_tokens: int = 0
     input_tokens_details: dict[str, int] | None = None
+    output_tokens_details: dict[str, int] | None = None
 
 
 @dataclass(slots=True)

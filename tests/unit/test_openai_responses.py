@@ -68,6 +68,7 @@ def test_gpt_image_result() -> None:
         output_tokens=50,
         total_tokens=100,
         input_tokens_details={"image_tokens": 40, "text_tokens": 10},
+        output_tokens_details={"image_tokens": 50, "text_tokens": 0},
     )
     first, second = result.images
     assert first.b64() == PNG_B64
