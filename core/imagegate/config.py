@@ -257,6 +257,15 @@ def _load_target(model: str, raw: Any, source: str, path: str, accounts: Mapping
     if head.capabilities:
         merged = {**msgspec.to_builtins(capabilities), **head.capabilities}
         capabilities = _convert(merged, ModelCapabilities, source, f"{path}.capabilities")
+    accepted = capabilities.extra_params
+    for name in head.params:
+        if accepted is not None and name not in accepted:
+            known = ", ".join(sorted(accepted)) or "none"
+            raise RoutesError(
+                source,
+                f"{path}.params.{name}",
+                f"'{upstream_model}' takes no such parameter (it takes: {known})",
+            )
     return Target(
         account=account,
         upstream_model=upstream_model,

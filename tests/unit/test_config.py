@@ -86,6 +86,11 @@ def test_missing_secret_marks_the_account_not_the_file(providers: dict) -> None:
             "Expected",
         ),
         ("server: {max_body: 3}", "server", "max_body"),
+        (
+            "providers: {a: {plugin: offline}}\nmodels: {m: [{provider: a, params: {steps: 3}}]}",
+            "models.m.targets[0].params.steps",
+            "no such parameter",
+        ),
         ("routes: {}", "routes", "unknown key"),
         ("models: [1, 2]", "models", "mapping"),
         ("server: {default_model: x}\nmodels: {}", "server.default_model", "not a model"),
