@@ -37,20 +37,20 @@ class UpstreamCall:
     upstream_model: str
     account: Any  # the provider's AccountConfig subclass
     options: Any  # the provider's TargetOptions subclass
-    prompt: str | None
-    n: int
-    size: str | None
-    aspect_ratio: str | None
-    quality: str | None
-    style: str | None
-    background: str | None
-    moderation: str | None
-    output_format: str | None
-    output_compression: int | None
-    response_format: str | None
-    input_fidelity: str | None
-    user: str | None
-    params: dict[str, Any]  # route-fixed parameters overlaid by the client's accepted extras
+    prompt: str | None = None
+    n: int = 1
+    size: str | None = None
+    aspect_ratio: str | None = None
+    quality: str | None = None
+    style: str | None = None
+    background: str | None = None
+    moderation: str | None = None
+    output_format: str | None = None
+    output_compression: int | None = None
+    response_format: str | None = None
+    input_fidelity: str | None = None
+    user: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # route-fixed parameters over the client's extras
     images: list[InputImage] = field(default_factory=list)
     mask: InputImage | None = None
     index: int = 0  # which call of a fan-out this is

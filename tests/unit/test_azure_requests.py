@@ -36,19 +36,6 @@ def make_call(**overrides: Any) -> UpstreamCall:
         "account": KEY_ACCOUNT,
         "options": TARGET,
         "prompt": "a lighthouse at dusk",
-        "n": 1,
-        "size": None,
-        "aspect_ratio": None,
-        "quality": None,
-        "style": None,
-        "background": None,
-        "moderation": None,
-        "output_format": None,
-        "output_compression": None,
-        "response_format": None,
-        "input_fidelity": None,
-        "user": None,
-        "params": {},
     }
     fields.update(overrides)
     return UpstreamCall(**fields)

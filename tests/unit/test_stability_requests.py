@@ -36,18 +36,6 @@ def make_call(
 ) -> UpstreamCall:
     values: dict[str, Any] = {
         "prompt": "a lighthouse on a cliff",
-        "n": 1,
-        "size": None,
-        "aspect_ratio": None,
-        "quality": None,
-        "style": None,
-        "background": None,
-        "moderation": None,
-        "output_format": None,
-        "output_compression": None,
-        "response_format": None,
-        "input_fidelity": None,
-        "user": None,
     }
     values.update(fields)
     return UpstreamCall(
