@@ -1,0 +1,1 @@
+"""The imagegate benchmark harness: ``python -m bench.run`` (see bench/README.md)."""

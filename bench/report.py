@@ -1,0 +1,170 @@
+"""The results table and the issue's targets, computed from a finished run."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+# The issue's targets. They are measured here and reported, never asserted in tests.
+THROUGHPUT_RATIO_GOAL = 0.9  # gateway / pass-through at concurrency 8 (generate, edit)
+LATENCY_OVERHEAD_GOAL_MS = 1.0  # gateway p50 - pass-through p50 at concurrency 1 (generate, edit)
+FANOUT_RATIO_GOAL = 1.2  # n=4 fan-out wall time / one upstream call, concurrency 1
+IDLE_RSS_GOAL_MB = 80.0
+BIG_EDIT_RSS_GOAL_MB = 400.0
+READY_GOAL_SECONDS = 1.5
+
+
+def _find(report: Any, case: str, target: str, concurrency: int) -> Any:
+    return next(
+        (r for r in report.runs if (r.case, r.target, r.concurrency) == (case, target, concurrency)), None
+    )
+
+
+def _target(name: str, measured: float | None, goal: float, unit: str, at_most: bool) -> dict[str, object]:
+    met = (
+        None
+        if measured is None or math.isnan(measured)
+        else (measured <= goal if at_most else measured >= goal)
+    )
+    return {"name": name, "measured": measured, "goal": goal, "unit": unit, "at_most": at_most, "met": met}
+
+
+def evaluate_targets(report: Any) -> list[dict[str, object]]:
+    targets = []
+    for case in ("generate", "edit"):
+        gateway, passthrough = _find(report, case, "gateway", 8), _find(report, case, "passthrough", 8)
+        ratio = (
+            gateway.throughput / passthrough.throughput
+            if gateway and passthrough and passthrough.throughput
+            else None
+        )
+        targets.append(
+            _target(
+                f"{case}: throughput at c=8 vs pass-through",
+                _round(ratio, 3),
+                THROUGHPUT_RATIO_GOAL,
+                "x",
+                False,
+            )
+        )
+        gateway, passthrough = _find(report, case, "gateway", 1), _find(report, case, "passthrough", 1)
+        overhead = gateway.p50_ms - passthrough.p50_ms if gateway and passthrough else None
+        targets.append(
+            _target(
+                f"{case}: p50 above pass-through at c=1",
+                _round(overhead, 2),
+                LATENCY_OVERHEAD_GOAL_MS,
+                "ms",
+                True,
+            )
+        )
+    fanout, one_call = _find(report, "fanout", "gateway", 1), _find(report, "one-call", "direct", 1)
+    ratio = fanout.p50_ms / one_call.p50_ms if fanout and one_call else None
+    targets.append(
+        _target(
+            "fan-out n=4 wall time vs one upstream call (c=1, p50)",
+            _round(ratio, 3),
+            FANOUT_RATIO_GOAL,
+            "x",
+            True,
+        )
+    )
+    targets.append(
+        _target(
+            "idle RSS after start (median)",
+            statistics.median(report.startup.idle_rss_mb),
+            IDLE_RSS_GOAL_MB,
+            "MB",
+            True,
+        )
+    )
+    big = _find(report, "big-edit", "gateway", 32)
+    targets.append(
+        _target(
+            "peak RSS, 32 concurrent edits of 2 x 10 MB",
+            big.peak_rss_mb if big else None,
+            BIG_EDIT_RSS_GOAL_MB,
+            "MB",
+            True,
+        )
+    )
+    targets.append(
+        _target(
+            "start to ready (median)",
+            statistics.median(report.startup.seconds_to_ready),
+            READY_GOAL_SECONDS,
+            "s",
+            True,
+        )
+    )
+    return targets
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _cell(value: float | None, pattern: str) -> str:
+    return (
+        "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, pattern)
+    )
+
+
+def render(report: Any) -> str:
+    machine = report.machine
+    lines = [
+        f"imagegate bench - {machine['cores']} cores ({machine['cpu']}), {machine['memory_gb']} GB, Linux "
+        f"{machine['kernel']}, Python {machine['python']}, commit {machine['commit']}, {machine['date']}",
+        f"windows: {report.settings['timing'].duration:g} s after {report.settings['timing'].warmup:g} s warm-up "
+        f"(latency cases {report.settings['timing'].slow_duration:g} s after {report.settings['timing'].slow_warmup:g} s); "
+        f"load processes per run: {report.settings['load_procs']}; workers: {report.settings['workers']}; "
+        f"log level: {report.settings['log_level']}",
+        "",
+        f"{'case':9} {'c':>3} {'target':12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'thr/pass':>8} {'+p50/pass':>9} {'+p50/dir':>8}  {'cpu% srv':>8} {'emu':>5} {'load':>5} {'RSS MB':>7} {'err':>4}",
+    ]
+    previous = None
+    for run in report.runs:
+        if previous is not None and (run.case, run.concurrency) != previous:
+            lines.append("")
+        previous = (run.case, run.concurrency)
+        passthrough = _find(report, run.case, "passthrough", run.concurrency)
+        direct = _find(report, run.case, "direct", run.concurrency)
+        compare = run.target == "gateway"
+        ratio = (
+            run.throughput / passthrough.throughput
+            if compare and passthrough and passthrough.throughput
+            else None
+        )
+        over_pass = run.p50_ms - passthrough.p50_ms if compare and passthrough else None
+        over_direct = run.p50_ms - direct.p50_ms if run.target != "direct" and direct else None
+        cpu = run.cpu_percent
+        lines.append(
+            f"{run.case:9} {run.concurrency:>3} {run.target:12} {run.throughput:8.1f} {_cell(run.p50_ms, '8.2f')} "
+            f"{_cell(run.p99_ms, '8.2f')} {_cell(ratio, '7.2f') + ('x' if ratio else ' '):>8} "
+            f"{_cell(over_pass, '+9.2f'):>9} {_cell(over_direct, '+8.2f'):>8}  "
+            f"{_cell(cpu.get(run.target), '8.0f'):>8} {cpu['emulator']:5.0f} {cpu['load']:5.0f} "
+            f"{_cell(run.peak_rss_mb, '7.0f'):>7} {sum(run.errors.values()):>4}"
+        )
+    startup = report.startup
+    lines += [
+        "",
+        f"gateway start to ready: {', '.join(f'{s:.2f}' for s in startup.seconds_to_ready)} s "
+        f"(pass-through {report.passthrough_startup_seconds:.2f} s)",
+        f"gateway idle RSS: {', '.join(f'{m:.0f}' for m in startup.idle_rss_mb)} MB after start, "
+        f"{report.gateway_idle_rss_after_mb:.0f} MB after the runs (pass-through idle {report.passthrough_idle_rss_mb:.0f} MB); "
+        f"peak RSS over all runs {report.gateway_peak_rss_mb:.0f} MB",
+        "url: the pass-through has no URL mode; compare the gateway's url row with the generate rows "
+        "(same upstream answer, returned as base64).",
+        "",
+        "targets (issue 7):",
+    ]
+    for target in report.targets:
+        verdict = {True: "met", False: "MISSED", None: "not measured"}[target["met"]]
+        relation = "<=" if target["at_most"] else ">="
+        lines.append(
+            f"  {target['name']:58} {_cell(target['measured'], 'g'):>8} {target['unit']:2} "
+            f"(goal {relation} {target['goal']:g})  {verdict}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,551 @@
+"""The benchmark: ``python -m bench.run`` (about 6 minutes) or ``python -m bench.run --quick`` (about 1).
+
+It starts on loopback an OpenAI-dialect upstream emulator, the gateway (``imagegate serve``) and a reference
+pass-through proxy, each in its own process, and drives them with closed-loop load generators (their own
+processes too). It prints a table and writes the figures as JSON into bench/results/. bench/README.md says
+what every number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import msgspec
+
+from . import assets as payloads
+from .emulator import API_KEY
+from .load import LoadResult, LoadSpec
+from .procs import (
+    RssSampler,
+    Service,
+    cpu_seconds,
+    free_port,
+    http_get,
+    http_post,
+    peak_rss_bytes,
+    reset_peak_rss,
+    rss_bytes,
+)
+from .report import evaluate_targets, render
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+RESULTS = BENCH_DIR / "results"
+MODEL = "gpt-image-1"
+FANOUT_MODEL = "gpt-image-1-one-per-call"
+PROMPT = "A lighthouse on a cliff at dusk, photorealistic"
+GENERATIONS = "/v1/images/generations"
+EDITS = "/v1/images/edits"
+LEAD_SECONDS = 0.8  # time given to a load generator process to start before the common start instant
+
+
+class Timing(msgspec.Struct, frozen=True):
+    warmup: float
+    duration: float
+    slow_warmup: float  # cases with emulated latency
+    slow_duration: float
+    startup_repeats: int
+
+
+FULL = Timing(warmup=1.0, duration=8.0, slow_warmup=2.0, slow_duration=8.0, startup_repeats=3)
+QUICK = Timing(warmup=0.4, duration=1.2, slow_warmup=1.2, slow_duration=2.2, startup_repeats=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    path: str
+    body_text: str | None = None
+    body_file: Path | None = None
+    content_type: str = "application/json"
+
+    def body(self) -> bytes:
+        return self.body_file.read_bytes() if self.body_file else (self.body_text or "").encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    name: str
+    requests: dict[str, Request]  # target name -> what to send it
+    check: Callable[[bytes], str | None]  # why a 200 body is wrong, or None
+    slow: bool = False
+    levels: tuple[int, ...] | None = None  # None: the run's concurrency levels
+
+
+@dataclass(slots=True)
+class RunResult:
+    case: str
+    target: str
+    concurrency: int
+    completed: int
+    throughput: float  # responses per second in the window
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    max_ms: float
+    errors: dict[str, int]
+    first_error: str | None
+    received_mb_per_s: float
+    cpu_percent: dict[str, float]  # process -> % of one core in the window (target, emulator, load)
+    peak_rss_mb: float | None  # the target's RSS high-water mark during the run (None for the emulator)
+    sampled_rss_mb: float | None  # the largest 10 ms RSS sample
+    generator_late_ms: float  # how late the slowest generator started after the common instant
+
+
+@dataclass(slots=True)
+class Startup:
+    seconds_to_ready: list[float]
+    idle_rss_mb: list[float]
+
+
+@dataclass(slots=True)
+class Report:
+    machine: dict[str, object]
+    settings: dict[str, object]
+    assets: dict[str, int]
+    startup: Startup
+    passthrough_startup_seconds: float
+    passthrough_idle_rss_mb: float
+    runs: list[RunResult] = field(default_factory=list)
+    gateway_idle_rss_after_mb: float = 0.0
+    gateway_peak_rss_mb: float = 0.0
+    targets: list[dict[str, object]] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short windows, one start-up sample (~1 min)")
+    parser.add_argument("--concurrency", default="1,8,32", help="comma-separated levels (default 1,8,32)")
+    parser.add_argument(
+        "--cases",
+        default="generate,edit,url,fanout,one-call,big-edit",
+        help="comma-separated subset of: generate, edit, url, fanout, one-call, big-edit",
+    )
+    parser.add_argument("--duration", type=float, help="seconds of each measured window (overrides)")
+    parser.add_argument(
+        "--latency-ms", type=int, default=1000, help="emulated latency of the fan-out upstream"
+    )
+    parser.add_argument("--load-procs", type=int, default=1, help="load generator processes per run")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for gateway and pass-through")
+    parser.add_argument("--log-level", default="warning", help="uvicorn log level of both servers")
+    parser.add_argument(
+        "--hold",
+        type=float,
+        default=0,
+        help="keep the servers up this many seconds after the runs (profiling)",
+    )
+    args = parser.parse_args(argv)
+    timing = QUICK if args.quick else FULL
+    if args.duration:
+        timing = msgspec.structs.replace(timing, duration=args.duration, slow_duration=args.duration)
+    levels = tuple(int(level) for level in args.concurrency.split(","))
+    wanted = [name.strip() for name in args.cases.split(",") if name.strip()]
+    began = time.perf_counter()
+    report = Bench(args, timing, levels, wanted).run()
+    report.wall_seconds = round(time.perf_counter() - began, 1)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    encoded = msgspec.json.format(msgspec.json.encode(report), indent=2)
+    (RESULTS / f"bench-{stamp}.json").write_bytes(encoded)
+    (RESULTS / "latest.json").write_bytes(encoded)
+    print(render(report))
+    print(f"\nJSON: {RESULTS / f'bench-{stamp}.json'}  (whole run {report.wall_seconds:.0f} s)")
+    return 0
+
+
+class Bench:
+    def __init__(
+        self, args: argparse.Namespace, timing: Timing, levels: tuple[int, ...], wanted: list[str]
+    ) -> None:
+        self.args = args
+        self.timing = timing
+        self.levels = levels
+        self.wanted = wanted
+        self.work = RESULTS / "work"
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        }
+        self.bases: dict[str, str] = {}
+        self.pids: dict[str, int] = {}
+
+    def run(self) -> Report:
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.work.mkdir(parents=True)
+        print("preparing payloads ...", file=sys.stderr)
+        assets = payloads.prepare(self.work / "assets", MODEL)
+        with self._services(assets) as (startup, passthrough):
+            report = Report(
+                machine=machine_info(),
+                settings={
+                    "timing": self.timing,
+                    "levels": list(self.levels),
+                    "cases": self.wanted,
+                    "latency_ms": self.args.latency_ms,
+                    "load_procs": self.args.load_procs,
+                    "workers": self.args.workers,
+                    "log_level": self.args.log_level,
+                },
+                assets=assets.sizes(),
+                startup=startup,
+                passthrough_startup_seconds=round(passthrough.seconds_to_ready, 3),
+                passthrough_idle_rss_mb=mb(rss_bytes(passthrough.pid)),
+            )
+            cases = [case for case in self._cases(assets) if case.name in self.wanted]
+            for case in cases:
+                self._verify(case)
+            reset_peak_rss(self.pids["gateway"])
+            for case in cases:
+                for level in case.levels or self.levels:
+                    for target, request in case.requests.items():
+                        result = self._measure(case, target, request, level)
+                        report.runs.append(result)
+                        print(progress_line(result), file=sys.stderr)
+            report.gateway_peak_rss_mb = max(
+                (r.peak_rss_mb or 0 for r in report.runs if r.target == "gateway"), default=0
+            )
+            time.sleep(3)
+            report.gateway_idle_rss_after_mb = mb(rss_bytes(self.pids["gateway"]))
+            if self.args.hold:
+                print(
+                    f"holding: gateway pid {self.pids['gateway']} at {self.bases['gateway']}", file=sys.stderr
+                )
+                time.sleep(self.args.hold)
+        report.targets = evaluate_targets(report)
+        return report
+
+    @contextlib.contextmanager
+    def _services(self, assets: payloads.Assets) -> Iterator[tuple[Startup, Service]]:
+        ports = {name: free_port() for name in ("direct", "passthrough", "gateway")}
+        self.bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        emulator = Service(
+            "emulator",
+            [
+                sys.executable,
+                "-m",
+                "bench.emulator",
+                "--port",
+                str(ports["direct"]),
+                "--image",
+                str(assets.result_png),
+            ],
+            self.bases["direct"] + "/ready",
+            self.work / "emulator.log",
+            self.env,
+        )
+        passthrough = Service(
+            "passthrough",
+            [
+                sys.executable,
+                "-m",
+                "bench.passthrough",
+                "--port",
+                str(ports["passthrough"]),
+                "--upstream",
+                self.bases["direct"],
+                "--log-level",
+                self.args.log_level,
+                "--workers",
+                str(self.args.workers),
+            ],
+            self.bases["passthrough"] + "/__ready",
+            self.work / "passthrough.log",
+            self.env,
+        )
+        routes = self.work / "routes.yaml"
+        routes.write_text(routes_yaml(self.bases["direct"], self.work / "store", self.args.latency_ms))
+        gateway_command = [
+            shutil.which("imagegate") or sys.executable,
+            *([] if shutil.which("imagegate") else ["-m", "imagegate.cli"]),
+            "serve",
+            "--routes",
+            str(routes),
+            "--port",
+            str(ports["gateway"]),
+            "--workers",
+            str(self.args.workers),
+            "--log-level",
+            self.args.log_level,
+        ]
+        started: list[Service] = []
+        try:
+            emulator.start()
+            started.append(emulator)
+            startup = Startup(seconds_to_ready=[], idle_rss_mb=[])
+            gateway = None
+            for attempt in range(self.timing.startup_repeats):
+                gateway = Service(
+                    "gateway",
+                    gateway_command,
+                    self.bases["gateway"] + "/readyz",
+                    self.work / "gateway.log",
+                    self.env,
+                )
+                startup.seconds_to_ready.append(round(gateway.start(), 3))
+                time.sleep(1.0)
+                startup.idle_rss_mb.append(mb(rss_bytes(gateway.pid)))
+                if attempt < self.timing.startup_repeats - 1:
+                    gateway.stop()
+            assert gateway is not None
+            started.append(gateway)
+            passthrough.start()
+            started.append(passthrough)
+            time.sleep(0.5)
+            self.pids = {
+                "direct": emulator.pid,
+                "emulator": emulator.pid,
+                "passthrough": passthrough.pid,
+                "gateway": gateway.pid,
+            }
+            yield startup, passthrough
+        finally:
+            for service in reversed(started):
+                service.stop()
+
+    def _cases(self, assets: payloads.Assets) -> list[Case]:
+        generate = Request(GENERATIONS, body_text=json_text(model=MODEL, prompt=PROMPT, size="1024x1024"))
+        edit = Request(EDITS, body_file=assets.edit_body, content_type=payloads.MULTIPART_CONTENT_TYPE)
+        big_edit = Request(
+            EDITS, body_file=assets.big_edit_body, content_type=payloads.MULTIPART_CONTENT_TYPE
+        )
+        url = Request(
+            GENERATIONS,
+            body_text=json_text(model=MODEL, prompt=PROMPT, size="1024x1024", response_format="url"),
+        )
+        slow_path = f"/lat/{self.args.latency_ms}{GENERATIONS}"
+        one_direct = Request(slow_path, body_text=json_text(model=MODEL, prompt=PROMPT, n=1))
+        one_gateway = Request(GENERATIONS, body_text=json_text(model=FANOUT_MODEL, prompt=PROMPT, n=1))
+        fanout = Request(GENERATIONS, body_text=json_text(model=FANOUT_MODEL, prompt=PROMPT, n=4))
+        result_png = assets.result_png.read_bytes()
+        every = ("direct", "passthrough", "gateway")
+        return [
+            Case("generate", dict.fromkeys(every, generate), b64_check(result_png, 1)),
+            Case("edit", dict.fromkeys(every, edit), b64_check(result_png, 1)),
+            Case("url", {"gateway": url}, self._url_check(result_png)),
+            Case(
+                "one-call",
+                {"direct": one_direct, "gateway": one_gateway},
+                b64_check(result_png, 1),
+                slow=True,
+            ),
+            Case("fanout", {"gateway": fanout}, b64_check(result_png, 4), slow=True),
+            Case(
+                "big-edit",
+                dict.fromkeys(("passthrough", "gateway"), big_edit),
+                b64_check(result_png, 1),
+                levels=(32,),
+            ),
+        ]
+
+    def _url_check(self, expected: bytes) -> Callable[[bytes], str | None]:
+        def check(body: bytes) -> str | None:
+            data = msgspec.json.decode(body).get("data") or [{}]
+            address = data[0].get("url")
+            if not address:
+                return f"no url in {body[:200]!r}"
+            status, image = http_get(address)
+            return (
+                None
+                if status == 200 and image == expected
+                else f"GET {address} gave {status}, {len(image)} bytes"
+            )
+
+        return check
+
+    def _verify(self, case: Case) -> None:
+        for target, request in case.requests.items():
+            status, body = http_post(self.bases[target] + request.path, request.body(), request.content_type)
+            problem = f"HTTP {status}: {body[:300]!r}" if status != 200 else case.check(body)
+            if problem:
+                raise SystemExit(f"{case.name} on {target} answers wrongly: {problem}")
+
+    def _measure(self, case: Case, target: str, request: Request, concurrency: int) -> RunResult:
+        warmup = self.timing.slow_warmup if case.slow else self.timing.warmup
+        duration = self.timing.slow_duration if case.slow else self.timing.duration
+        start_at = time.time() + LEAD_SECONDS
+        window_start, window_end = start_at + warmup, start_at + warmup + duration
+        generators = self._spawn_generators(target, request, concurrency, start_at, warmup, duration)
+        watched = {"emulator": self.pids["emulator"]} | (
+            {} if target == "direct" else {target: self.pids[target]}
+        )
+        server_pid = watched.get(target)
+        if server_pid:
+            reset_peak_rss(server_pid)
+        with RssSampler(server_pid or self.pids["emulator"]) as sampler:
+            time.sleep(max(0.0, window_start - time.time()))
+            before = {name: cpu_seconds(pid) for name, pid in watched.items()} | {
+                "load": sum(cpu_seconds(g.pid) for g in generators)
+            }
+            time.sleep(max(0.0, window_end - time.time()))
+            after = {name: cpu_seconds(pid) for name, pid in watched.items()} | {
+                "load": sum(cpu_seconds(g.pid) for g in generators)
+            }
+            outputs = [g.communicate(timeout=600)[0] for g in generators]
+        results = [msgspec.json.decode(output, type=LoadResult) for output in outputs]
+        latencies = sorted(latency for result in results for latency in result.latencies)
+        completed = sum(result.completed_in_window for result in results)
+        errors: dict[str, int] = {}
+        for result in results:
+            for status, count in result.errors.items():
+                errors[status] = errors.get(status, 0) + count
+        return RunResult(
+            case=case.name,
+            target=target,
+            concurrency=concurrency,
+            completed=completed,
+            throughput=round(completed / duration, 2),
+            p50_ms=percentile_ms(latencies, 0.50),
+            p90_ms=percentile_ms(latencies, 0.90),
+            p99_ms=percentile_ms(latencies, 0.99),
+            mean_ms=round(statistics.fmean(latencies) * 1000, 2) if latencies else math.nan,
+            max_ms=round(latencies[-1] * 1000, 2) if latencies else math.nan,
+            errors=errors,
+            first_error=next((r.first_error for r in results if r.first_error), None),
+            received_mb_per_s=round(sum(r.bytes_received for r in results) / duration / 1e6, 1),
+            cpu_percent={name: round(100 * (after[name] - before[name]) / duration, 1) for name in after},
+            peak_rss_mb=mb(peak_rss_bytes(server_pid)) if server_pid else None,
+            sampled_rss_mb=mb(sampler.peak) if server_pid else None,
+            generator_late_ms=round(max(r.started_late for r in results) * 1000, 1),
+        )
+
+    def _spawn_generators(
+        self, target: str, request: Request, concurrency: int, start_at: float, warmup: float, duration: float
+    ) -> list[subprocess.Popen[bytes]]:
+        processes = max(1, min(self.args.load_procs, concurrency))
+        shares = [
+            concurrency // processes + (1 if index < concurrency % processes else 0)
+            for index in range(processes)
+        ]
+        generators = []
+        for index, share in enumerate(shares):
+            spec = LoadSpec(
+                url=self.bases[target] + request.path,
+                concurrency=share,
+                start_at=start_at,
+                warmup=warmup,
+                duration=duration,
+                body_file=str(request.body_file) if request.body_file else None,
+                body_text=request.body_text,
+                content_type=request.content_type,
+                headers={"Authorization": f"Bearer {API_KEY}"},
+            )
+            spec_path = self.work / f"load-{index}.json"
+            spec_path.write_bytes(msgspec.json.encode(spec))
+            generators.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "bench.load", str(spec_path)],
+                    stdout=subprocess.PIPE,
+                    env=self.env,
+                    cwd=REPO,
+                )
+            )
+        return generators
+
+
+def routes_yaml(emulator: str, store: Path, latency_ms: int) -> str:
+    return f"""\
+server:
+  image_store: {{directory: "{store}", ttl_seconds: 5, cleanup_interval_seconds: 1}}
+providers:
+  emulator: {{plugin: openai, api_key: {API_KEY}, base_url: "{emulator}/v1"}}
+  slow-emulator: {{plugin: openai, api_key: {API_KEY}, base_url: "{emulator}/lat/{latency_ms}/v1"}}
+models:
+  {MODEL}:
+    - {{provider: emulator}}
+  {FANOUT_MODEL}:
+    - {{provider: slow-emulator, upstream_model: {MODEL}, capabilities: {{max_images_per_call: 1}}}}
+"""
+
+
+def json_text(**fields: object) -> str:
+    return msgspec.json.encode(fields).decode()
+
+
+def b64_check(expected: bytes, count: int) -> Callable[[bytes], str | None]:
+    import base64
+
+    def check(body: bytes) -> str | None:
+        data = msgspec.json.decode(body).get("data") or []
+        if len(data) != count:
+            return f"{len(data)} images instead of {count}"
+        if any(base64.b64decode(item.get("b64_json", "")) != expected for item in data):
+            return "an image differs from the upstream's"
+        return None
+
+    return check
+
+
+def percentile_ms(ordered: list[float], fraction: float) -> float:
+    if not ordered:
+        return math.nan
+    return round(ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))] * 1000, 2)
+
+
+def mb(count: int) -> float:
+    return round(count / (1024 * 1024), 1)
+
+
+def progress_line(result: RunResult) -> str:
+    errors = f"  errors {result.errors}" if result.errors else ""
+    return (
+        f"  {result.case:9} c={result.concurrency:<3} {result.target:12} {result.throughput:8.1f} req/s  "
+        f"p50 {result.p50_ms:8.2f} ms  p99 {result.p99_ms:8.2f} ms  cpu {result.cpu_percent}{errors}"
+    )
+
+
+def machine_info() -> dict[str, object]:
+    cpu_model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu_model,
+        "memory_gb": round(memory_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "packages": {
+            name: metadata.version(name)
+            for name in (
+                "uvicorn",
+                "starlette",
+                "aiohttp",
+                "msgspec",
+                "uvloop",
+                "httptools",
+                "python-multipart",
+            )
+        },
+        "commit": commit,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
