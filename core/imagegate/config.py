@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -36,6 +36,28 @@ class Timeout(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     total: float = 300.0  # image calls are long; most gateways' 60 s default cuts them off
 
 
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class RetrySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How one upstream call is retried on the same target (docs/routing.md)."""
+
+    max_attempts: Annotated[int, msgspec.Meta(ge=1)] = 3  # per call and target, the first included
+    backoff_seconds: NonNegative = 0.5  # before the first retry; doubles after each, with jitter
+    max_backoff_seconds: NonNegative = 8.0
+    max_retry_after_seconds: NonNegative = 30.0  # an upstream asking to wait longer is not retried
+    deadline_seconds: Positive = 540.0  # the whole request, every attempt and fallback included
+
+
+class CooldownSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Circuit breaking per target: ``failures`` within ``window_seconds`` skip it for ``duration_seconds``."""
+
+    failures: Annotated[int, msgspec.Meta(ge=0)] = 3  # 0 turns cooldown off
+    window_seconds: Positive = 60.0
+    duration_seconds: NonNegative = 30.0
+
+
 class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     directory: str = "var/images"
     ttl_seconds: int = 3600
@@ -49,6 +71,10 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     max_parallel_calls: int = 4  # upstream calls in flight for one fanned-out request
     download_max_mb: float = 64.0  # size limit when fetching an upstream's result URL
     image_store: StoreSettings = StoreSettings()
+    # How often routes.yaml is checked for changes (0: only on SIGHUP).
+    reload_check_seconds: NonNegative = 1.0
+    retry: RetrySettings = RetrySettings()  # defaults for every model
+    cooldown: CooldownSettings = CooldownSettings()
 
 
 class _AccountEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -65,9 +91,20 @@ class _TargetEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     weight: float = 1.0
 
 
+Strategy = Literal["fallback", "weighted", "least-busy"]
+
+
 class _ModelEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     targets: list[dict[str, Any]]
-    strategy: Literal["fallback"] = "fallback"
+    strategy: Strategy = "fallback"
+    aliases: list[str] = []
+    retry: dict[str, Any] = {}  # overlays server.retry, key by key
+    cooldown: dict[str, Any] = {}  # overlays server.cooldown
+    fallback_on_content_policy: bool = False
+
+
+class _AliasEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    alias_of: str
 
 
 @dataclass(slots=True)
@@ -98,7 +135,11 @@ class Target:
 class ModelRoute:
     model: str
     targets: list[Target]
-    strategy: str = "fallback"
+    strategy: Strategy = "fallback"
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    cooldown: CooldownSettings = field(default_factory=CooldownSettings)
+    fallback_on_content_policy: bool = False
+    aliases: list[str] = field(default_factory=list)  # other model ids that stand for this one
 
 
 @dataclass(slots=True)
@@ -106,7 +147,7 @@ class RouteTable:
     source: str
     server: ServerSettings
     accounts: dict[str, Account]
-    models: dict[str, ModelRoute] = field(default_factory=dict)
+    models: dict[str, ModelRoute] = field(default_factory=dict)  # aliases included, sharing their route
 
 
 def load_routes(
@@ -138,8 +179,18 @@ def parse_routes(
         for name, entry in _mapping(document.get("providers"), source, "providers").items()
     }
     table = RouteTable(source=source, server=server, accounts=accounts)
-    for model, entry in _mapping(document.get("models"), source, "models").items():
-        table.models[str(model)] = _load_model(str(model), entry, source, accounts)
+    entries = {
+        str(model): entry for model, entry in _mapping(document.get("models"), source, "models").items()
+    }
+    alias_of = {
+        model: _convert(entry, _AliasEntry, source, f"models.{model}").alias_of
+        for model, entry in entries.items()
+        if isinstance(entry, dict) and "alias_of" in entry
+    }
+    for model, entry in entries.items():
+        if model not in alias_of:
+            table.models[model] = _load_model(model, entry, source, server, accounts)
+    _add_aliases(table, alias_of, source)
     if server.default_model and server.default_model not in table.models:
         raise RoutesError(
             source, "server.default_model", f"'{server.default_model}' is not a model in this file"
@@ -219,7 +270,9 @@ def _load_account(
     )
 
 
-def _load_model(model: str, entry: Any, source: str, accounts: Mapping[str, Account]) -> ModelRoute:
+def _load_model(
+    model: str, entry: Any, source: str, server: ServerSettings, accounts: Mapping[str, Account]
+) -> ModelRoute:
     path = f"models.{model}"
     if isinstance(entry, list):
         entry = {"targets": entry}
@@ -230,7 +283,46 @@ def _load_model(model: str, entry: Any, source: str, accounts: Mapping[str, Acco
         _load_target(model, raw, source, f"{path}.targets[{index}]", accounts)
         for index, raw in enumerate(head.targets)
     ]
-    return ModelRoute(model=model, targets=targets, strategy=head.strategy)
+    return ModelRoute(
+        model=model,
+        targets=targets,
+        strategy=head.strategy,
+        retry=_overlay(server.retry, head.retry, source, f"{path}.retry"),
+        cooldown=_overlay(server.cooldown, head.cooldown, source, f"{path}.cooldown"),
+        fallback_on_content_policy=head.fallback_on_content_policy,
+        aliases=[str(alias) for alias in head.aliases],
+    )
+
+
+def _overlay(defaults: msgspec.Struct, overrides: dict[str, Any], source: str, path: str) -> Any:
+    return _convert({**msgspec.to_builtins(defaults), **overrides}, type(defaults), source, path)
+
+
+def _add_aliases(table: RouteTable, alias_of: dict[str, str], source: str) -> None:
+    """Let each alias share its model's route: ``aliases:`` lists on models, and ``{alias_of: model}`` entries
+    (which may name another alias; a cycle is an error)."""
+    for model, route in list(table.models.items()):
+        for index, alias in enumerate(route.aliases):
+            if alias in table.models or alias in alias_of:
+                raise RoutesError(
+                    source, f"models.{model}.aliases[{index}]", f"'{alias}' is already a model or an alias"
+                )
+            table.models[alias] = route
+    for alias in alias_of:
+        chain = [alias]
+        while chain[-1] in alias_of:
+            following = alias_of[chain[-1]]
+            if following in chain:
+                cycle = " -> ".join([*chain[chain.index(following) :], following])
+                raise RoutesError(source, f"models.{alias}.alias_of", f"aliases form a cycle: {cycle}")
+            chain.append(following)
+        route = table.models.get(chain[-1])
+        if route is None:
+            raise RoutesError(
+                source, f"models.{chain[-2]}.alias_of", f"'{chain[-1]}' is not a model in this file"
+            )
+        table.models[alias] = route
+        route.aliases.append(alias)
 
 
 def _load_target(model: str, raw: Any, source: str, path: str, accounts: Mapping[str, Account]) -> Target:
