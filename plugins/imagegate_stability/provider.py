@@ -14,7 +14,7 @@ from imagegate import (
     UpstreamResponse,
 )
 from imagegate.capabilities import nearest_aspect_ratio
-from imagegate.errors import ContentPolicyViolation, InvalidRequest, ProviderNotConfigured, UpstreamError
+from imagegate.errors import ContentPolicyViolation, InvalidRequest, UpstreamError
 from imagegate.provider import FormValue
 from imagegate.request import InputImage
 
@@ -58,14 +58,13 @@ class StabilityProvider(Provider):
 
     def check_account(self, account: StabilityAccount) -> str | None:
         if not account.api_key:
-            return "api_key is empty or unset (if it names an environment variable, that variable is not set)"
+            return "api_key is empty or unset"
         if not account.base_url.startswith(("http://", "https://")):
             return f"base_url must start with http:// or https://; got '{account.base_url}'"
         return None
 
     def build(self, call: UpstreamCall) -> UpstreamRequest:
         model = _generation_model(call.upstream_model)
-        _check_route_params(call, model)
         endpoint = _endpoint_for(call, model)
         form: list[tuple[str, FormValue]] = []
         if endpoint in (model.text_to_image, model.image_to_image):
@@ -120,18 +119,6 @@ def _edit_endpoints(model: GenerationModel, options: StabilityTarget) -> list[En
     if options.edit is not None:
         return [EDIT_ENDPOINTS[options.edit]]
     return [EDIT_ENDPOINTS["inpaint"], *([model.image_to_image] if model.image_to_image else [])]
-
-
-def _check_route_params(call: UpstreamCall, model: GenerationModel) -> None:
-    """The core checks a client's extras against ``extra_params``; a parameter none of the target's endpoints
-    takes can then only come from the route's ``params`` in routes.yaml: the operator's mistake."""
-    endpoints = [model.text_to_image, *_edit_endpoints(model, call.options)]
-    for name in call.params:
-        if not any(name in endpoint.params for endpoint in endpoints):
-            raise ProviderNotConfigured(
-                f"routes.yaml sets the parameter '{name}', which no Stability endpoint of model "
-                f"'{call.upstream_model}' takes; fix the route's params."
-            )
 
 
 def _endpoint_for(call: UpstreamCall, model: GenerationModel) -> Endpoint:

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from imagegate import FilePart, UpstreamCall
-from imagegate.errors import InvalidRequest, ProviderNotConfigured
+from imagegate.config import RoutesError, parse_routes
+from imagegate.errors import InvalidRequest
 from imagegate.request import InputImage
 from imagegate_stability import StabilityProvider
 from imagegate_stability.config import StabilityAccount, StabilityTarget
@@ -137,9 +138,11 @@ def test_param_for_the_targets_other_endpoint_is_left_out() -> None:
     assert "strength" not in text_fields(form)
 
 
-def test_route_param_no_endpoint_takes_is_an_operator_error() -> None:
-    with pytest.raises(ProviderNotConfigured, match="stregth"):
-        PROVIDER.build(make_call(params={"stregth": 0.5}))
+def test_route_param_no_endpoint_takes_is_a_load_error() -> None:
+    routes = "providers: {s: {plugin: stability, api_key: k}}\nmodels: {m: [{provider: s, upstream_model: sd3.5-large, params: {stregth: 0.5}}]}"
+    with pytest.raises(RoutesError) as error:
+        parse_routes(routes, "routes.yaml", {"stability": PROVIDER}, {})
+    assert error.value.path == "models.m.targets[0].params.stregth"
 
 
 def test_edit_without_mask_is_sd3_image_to_image_without_aspect_ratio() -> None:
