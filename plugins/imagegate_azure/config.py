@@ -66,10 +66,7 @@ def account_problem(account: AzureAccount, *, credential_injected: bool) -> str 
         )
     methods = [name for name in ("api_key", "ad_token", "credential") if getattr(account, name)]
     if not methods:
-        return (
-            "no credentials: set api_key, ad_token (an Entra ID token) or credential: azure-identity; "
-            "if one of them names an environment variable, that variable is not set"
-        )
+        return "no credentials: set api_key, ad_token (an Entra ID token) or credential: azure-identity"
     if len(methods) > 1:
         return f"set only one of api_key, ad_token and credential (this account sets {' and '.join(methods)})"
     if account.credential and not credential_injected and not azure_identity_installed():

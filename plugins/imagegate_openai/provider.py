@@ -39,7 +39,7 @@ class OpenAIProvider(Provider):
 
     def check_account(self, account: OpenAIAccount) -> str | None:
         if not account.api_key:
-            return "no api_key: the account sets none, or the ${VARIABLE} it names is unset or empty"
+            return "no api_key is set"
         if not account.base_url.startswith(("http://", "https://")):
             return f"base_url must be an http:// or https:// URL, not {account.base_url!r}"
         return None
