@@ -113,20 +113,27 @@ def _form_data(fields: list[tuple[str, str | FilePart]]) -> aiohttp.FormData:
     for name, value in fields:
         if isinstance(value, FilePart):
             content = value.content
-            payload = _upload_payload(content) if isinstance(content, InputImage) else content
+            payload = (
+                _upload_payload(content, value.content_type) if isinstance(content, InputImage) else content
+            )
             form.add_field(name, payload, filename=value.filename, content_type=value.content_type)
         else:
             form.add_field(name, value)
     return form
 
 
-def _upload_payload(image: InputImage) -> memoryview | aiohttp.payload.AsyncIterablePayload:
+def _upload_payload(
+    image: InputImage, content_type: str
+) -> memoryview | aiohttp.payload.AsyncIterablePayload:
     """Stream an upload without copying it. Several concurrent calls (a fan-out) may send the same upload, so
     each gets its own view (in-memory spool) or its own read offset (spool rolled to disk)."""
     view = image.buffer()
     if view is not None:
         return view
-    return aiohttp.payload.AsyncIterablePayload(_read_at_offsets(image.fileno(), image.size_bytes()))
+    # A payload object keeps its own content type (the form field's is not applied to it).
+    return aiohttp.payload.AsyncIterablePayload(
+        _read_at_offsets(image.fileno(), image.size_bytes()), content_type=content_type
+    )
 
 
 async def _read_at_offsets(fd: int, size: int) -> AsyncIterator[bytes]:

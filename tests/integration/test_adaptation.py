@@ -5,6 +5,8 @@ from examples/, found through its entry point: one PNG per call, raw bytes) and 
 from __future__ import annotations
 
 import base64
+import io
+import os
 import time
 from collections.abc import Iterator
 from importlib import metadata
@@ -14,10 +16,11 @@ import httpx
 import openai
 import pytest
 from aiohttp import web
+from PIL import Image
 
 from tests.emulators import openai_dialect, pixelworks
 from tests.support.gateway import serve_gateway
-from tests.support.images import describe
+from tests.support.images import describe, make_image
 from tests.support.servers import serve_aiohttp
 
 ROUTES = """
@@ -37,6 +40,8 @@ models:
       upstream_model: dall-e-3
       capabilities: {{response_formats: [], delivery: url, download_hosts: ["images.example.com"]}}
   gpt-image-1: [{{provider: oa}}]
+  gpt-image-one-per-call:
+    - {{provider: oa, upstream_model: gpt-image-1, capabilities: {{max_images_per_call: 1}}}}
 """
 
 
@@ -45,17 +50,22 @@ def test_example_plugin_is_found_through_its_entry_point() -> None:
     assert found["pixelworks"].dist is not None and found["pixelworks"].dist.name == "imagegate-pixelworks"
 
 
-PIXEL_APP: dict[str, web.Application] = {}
+APPS: dict[str, web.Application] = {}
 
 
 def make_pixel_app() -> web.Application:
-    PIXEL_APP["app"] = pixelworks.make_app()
-    return PIXEL_APP["app"]
+    APPS["pixel"] = pixelworks.make_app()
+    return APPS["pixel"]
+
+
+def make_openai_app() -> web.Application:
+    APPS["openai"] = openai_dialect.make_app()
+    return APPS["openai"]
 
 
 @pytest.fixture(scope="module")
 def upstreams() -> Iterator[tuple[str, str]]:
-    with serve_aiohttp(make_pixel_app) as pixel, serve_aiohttp(openai_dialect.make_app) as oa:
+    with serve_aiohttp(make_pixel_app) as pixel, serve_aiohttp(make_openai_app) as oa:
         yield pixel, oa
 
 
@@ -153,9 +163,32 @@ def test_result_url_on_an_undeclared_host_is_not_fetched(client: openai.OpenAI) 
 def test_unsupported_combinations_are_clear_400s(
     client: openai.OpenAI, upstreams, kwargs: dict, param: str
 ) -> None:
-    received = PIXEL_APP["app"]["received"]
+    received = APPS["pixel"]["received"]
     calls_before = len(received)
     with pytest.raises(openai.BadRequestError) as refusal:
         client.images.generate(model="pixel-v1", prompt="x", **kwargs)
     assert refusal.value.param == param
     assert len(received) == calls_before  # refused before any upstream call
+
+
+def test_fanned_out_edit_sends_the_whole_upload_with_every_call(client: openai.OpenAI) -> None:
+    # 3 MB of noise: the upload spools to disk, and three concurrent calls stream it at their own offsets.
+    big = Image.frombytes("RGB", (1024, 1024), os.urandom(1024 * 1024 * 3))
+    buffer = io.BytesIO()
+    big.save(buffer, "PNG", compress_level=0)
+    upload = buffer.getvalue()
+    received = APPS["openai"]["received"]
+    before = len(received)
+    result = client.images.edit(
+        model="gpt-image-one-per-call",
+        prompt="x",
+        n=3,
+        image=[("big.png", upload, "image/png"), ("small.png", make_image(64, 64), "image/png")],
+    )
+    assert len(result.data) == 3
+    calls = received[before:]
+    assert len(calls) == 3
+    for call in calls:
+        sizes = {file.filename: file.size for file in call.files}
+        assert sizes == {"big.png": len(upload), "small.png": len(make_image(64, 64))}
+    assert result.usage.output_tokens == 3 * 272  # the emulator's 272 per image, summed over the calls

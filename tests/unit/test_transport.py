@@ -81,6 +81,10 @@ async def test_multipart_streams_uploads_in_memory_and_on_disk(transport: Transp
     body = b"".join(chunks)
     assert b'name="prompt"' in body and b"memory-bytes" in body and body.count(b"disk-bytes") == 1000
     assert b'filename="b.png"' in body and b"mask-bytes" in body
+    disk_part = next(
+        part for part in body.split(b"--" + writer.boundary.encode()) if b'filename="b.png"' in part
+    )
+    assert b"content-type: image/png" in disk_part.lower()  # not application/octet-stream
 
 
 async def test_timeout_becomes_upstream_timeout(transport: Transport) -> None:
