@@ -5,21 +5,29 @@ run concurrently (at most ``server.max_parallel_calls`` at once). Images from ca
 some calls fail with an error that allows fallback, the images still missing are asked of the next target
 that can serve the request. If no target is left, the request fails with the last error and the images made
 so far are dropped: a client asking for n images gets n images or an error, never fewer.
+
+Routing and resilience (docs/routing.md): the model's strategy orders its targets (:mod:`imagegate.router`);
+targets whose account is not configured or that are cooling down are passed by; each call is retried on its
+target as :mod:`imagegate.retry` decides, within one deadline for the whole request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
 
+from .accesslog import AttemptRecord, current_record
 from .adapt import Batch, Delivery, build_response
-from .config import RouteTable, Target
-from .errors import GatewayError, InvalidRequest, ModelNotFound, ProviderNotConfigured
+from .config import ModelRoute, RouteTable, Target, Timeout
+from .errors import ContentPolicyViolation, GatewayError, InvalidRequest, ModelNotFound
 from .planner import Plan, make_plan, split_batches
-from .provider import ProviderResult, UpstreamRequest, UpstreamResponse
+from .provider import ProviderResult, UpstreamCall, UpstreamRequest, UpstreamResponse
 from .request import ImageRequest
+from .retry import Deadline
+from .router import Router
 from .store import ImageStore
 from .transport import Transport
 
@@ -39,14 +47,23 @@ class RouteState:
 
 
 class Gateway:
-    def __init__(self, routes: RouteState, transport: Transport, store: ImageStore, hook: Any) -> None:
+    def __init__(
+        self,
+        routes: RouteState,
+        transport: Transport,
+        store: ImageStore,
+        hook: Any,
+        router: Router | None = None,
+    ) -> None:
         self.routes = routes
         self.transport = transport
         self.store = store
         self.hook = hook
+        self.router = router or Router()
 
     async def handle(self, request: ImageRequest, request_id: str, base_url: str) -> dict[str, Any]:
         table = self.routes.table
+        current_record().model = request.model
         self.hook.imagegate_request_received(request=request, request_id=request_id)
         batches = await self._produce(request, table)
         server = table.server
@@ -85,46 +102,67 @@ class Gateway:
         return planned
 
     async def _produce(self, request: ImageRequest, table: RouteTable) -> list[_Made]:
+        candidates = self.candidates(request, table)
+        route = table.models[request.model]
+        record = current_record()
+        record.route = route.model
+        deadline = Deadline(self.router.clock, route.retry.deadline_seconds)
         made: list[_Made] = []
         remaining = request.n
-        last_error: GatewayError | None = None
-        for target, plan in self.candidates(request, table):
-            if target.account.problem is not None:
-                last_error = ProviderNotConfigured(
-                    f"The upstream account '{target.account.name}' for model '{request.model}' is not configured: "
-                    f"{target.account.problem}."
-                )
+        failure: GatewayError | None = None  # the last error of a target that was tried
+        passed_by: GatewayError | None = None  # why the last target passed by was
+        for target, plan in self.router.order(route, candidates):
+            unusable = self.router.unusable(target, request.model)
+            if unusable is not None:
+                record.skip(target.label, unusable.code or unusable.type)
+                passed_by = unusable
                 continue
             plan.batches = split_batches(remaining, target.capabilities.max_images_per_call)
-            results, error = await self._run_plan(request, target, plan, table.server.max_parallel_calls)
+            results, error = await self._run_plan(
+                request, route, target, plan, table.server.max_parallel_calls, deadline
+            )
             made.extend(_Made(Batch(result, plan, target.capabilities), target.timeout) for result in results)
             remaining -= sum(len(result.images) for result in results)
             if error is None or remaining <= 0:
                 return made
-            if not error.fallback:
+            if not (error.fallback or _falls_back_on_refusal(route, error)):
                 raise error
-            last_error = error
-        assert last_error is not None
-        raise last_error
+            failure = error
+        error = failure or passed_by
+        assert error is not None
+        raise error
 
     async def _run_plan(
-        self, request: ImageRequest, target: Target, plan: Plan, parallel: int
+        self,
+        request: ImageRequest,
+        route: ModelRoute,
+        target: Target,
+        plan: Plan,
+        parallel: int,
+        deadline: Deadline,
     ) -> tuple[list[ProviderResult], GatewayError | None]:
         provider = target.account.provider
         limit = asyncio.Semaphore(parallel)
 
-        async def send(upstream_request: UpstreamRequest) -> UpstreamResponse:
-            return await self.transport.send(upstream_request, target.timeout)
+        async def attempt(call: UpstreamCall, timeout: Timeout, record: AttemptRecord) -> ProviderResult:
+            async def send(upstream_request: UpstreamRequest) -> UpstreamResponse:
+                response = await self.transport.send(upstream_request, timeout)
+                record.status = response.status
+                return response
 
-        async def one(call: Any) -> ProviderResult:
+            try:
+                return await provider.run(call, send)
+            except GatewayError:
+                raise
+            except Exception:
+                log.exception("provider %s failed on %s", provider.name, target.label)
+                raise InternalError(f"The provider '{provider.name}' failed unexpectedly.") from None
+
+        async def one(call: UpstreamCall) -> ProviderResult:
             async with limit:
-                try:
-                    return await provider.run(call, send)
-                except GatewayError:
-                    raise
-                except Exception:
-                    log.exception("provider %s failed on %s", provider.name, target.label)
-                    raise InternalError(f"The provider '{provider.name}' failed unexpectedly.") from None
+                return await self.router.call(
+                    target, route, deadline, call.index, functools.partial(attempt, call)
+                )
 
         outcomes = await asyncio.gather(
             *(one(call) for call in plan.calls(request, target)), return_exceptions=True
@@ -135,6 +173,11 @@ class Gateway:
             if not isinstance(error, GatewayError):
                 raise error
         return results, (errors[0] if errors else None)  # type: ignore[return-value]
+
+
+def _falls_back_on_refusal(route: ModelRoute, error: GatewayError) -> bool:
+    """A content-policy refusal moves to the next target only where the model opts in."""
+    return route.fallback_on_content_policy and isinstance(error, ContentPolicyViolation)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,133 @@
+"""One JSON line per image request on the ``imagegate.access`` logger.
+
+:class:`AccessLogMiddleware` opens a :class:`RequestRecord` for each request to ``/v1/images/...``; the
+gateway and the router fill it in (client model, route, every attempt and skipped target) through
+:func:`current_record`, and the middleware writes it when the response starts or the request fails. The
+line holds no secrets: no headers, no upstream URLs, no prompts, no error messages (only codes).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import msgspec
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+ACCESS_LOGGER = "imagegate.access"
+LOGGED_PATH_PREFIX = "/v1/images/"
+
+
+class AttemptRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+    target: str  # account/upstream_model
+    call: int  # which call of a fan-out
+    attempt: int  # 1 for the first try of this call on this target
+    status: int | None = None  # the upstream's HTTP status (the last one, for multi-step providers)
+    latency_ms: int = 0
+    outcome: str = "pending"  # "ok" or the error code
+    retry_in_ms: int | None = None  # the wait before the next attempt, when this one is retried
+
+
+class SkippedTarget(msgspec.Struct, kw_only=True):
+    target: str
+    reason: str  # the error code that made the gateway pass it by
+
+
+class RequestLine(msgspec.Struct, kw_only=True):
+    time: str
+    request_id: str
+    method: str
+    path: str
+    model: str | None
+    route: str | None  # the model the request was served as (differs from ``model`` for an alias)
+    status: int
+    outcome: str  # "success" or "error"
+    error: str | None
+    latency_ms: int
+    attempts: list[AttemptRecord]
+    skipped: list[SkippedTarget]
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    request_id: str = ""
+    model: str | None = None
+    route: str | None = None
+    error: str | None = None
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    skipped: list[SkippedTarget] = field(default_factory=list)
+
+    def attempt(self, target: str, call: int, attempt: int) -> AttemptRecord:
+        record = AttemptRecord(target=target, call=call, attempt=attempt)
+        self.attempts.append(record)
+        return record
+
+    def skip(self, target: str, reason: str) -> None:
+        self.skipped.append(SkippedTarget(target=target, reason=reason))
+
+
+_RECORD: contextvars.ContextVar[RequestRecord | None] = contextvars.ContextVar(
+    "imagegate_request_record", default=None
+)
+
+
+def current_record() -> RequestRecord:
+    """The record of the request being handled; a detached one (never logged) outside a logged request."""
+    return _RECORD.get() or RequestRecord()
+
+
+class AccessLogMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        logger: logging.Logger | None = None,
+        observe: Callable[[RequestLine], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.logger = logger or logging.getLogger(ACCESS_LOGGER)
+        self.observe = observe  # also handed each finished line (metrics)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(LOGGED_PATH_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        record = RequestRecord(request_id=scope.get("state", {}).get("request_id", ""))
+        token = _RECORD.set(record)
+        started = time.perf_counter()
+        status = 500  # unless a response starts
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            _RECORD.reset(token)
+            self._write(record, scope, status, time.perf_counter() - started)
+
+    def _write(self, record: RequestRecord, scope: Scope, status: int, elapsed: float) -> None:
+        line = RequestLine(
+            time=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            request_id=record.request_id,
+            method=scope["method"],
+            path=scope["path"],
+            model=record.model,
+            route=record.route,
+            status=status,
+            outcome="success" if status < 400 else "error",
+            error=record.error if status >= 400 else None,
+            latency_ms=round(elapsed * 1000),
+            attempts=record.attempts,
+            skipped=record.skipped,
+        )
+        if self.observe is not None:
+            self.observe(line)
+        if self.logger.isEnabledFor(logging.INFO):
+            self.logger.info(msgspec.json.encode(line).decode())
