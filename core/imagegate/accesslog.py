@@ -1,6 +1,6 @@
 """One JSON line per image request on the ``imagegate.access`` logger.
 
-:class:`AccessLogMiddleware` opens a :class:`RequestRecord` for each request to ``/v1/images/...``; the
+:class:`AccessLogMiddleware` opens a :class:`RequestRecord` for each ``POST /v1/images/...``; the
 gateway and the router fill it in (client model, route, every attempt and skipped target) through
 :func:`current_record`, and the middleware writes it when the response starts or the request fails. The
 line holds no secrets: no headers, no upstream URLs, no prompts, no error messages (only codes).
@@ -80,6 +80,12 @@ def current_record() -> RequestRecord:
     return _RECORD.get() or RequestRecord()
 
 
+def _is_image_request(scope: Scope) -> bool:
+    return (
+        scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith(LOGGED_PATH_PREFIX)
+    )
+
+
 class AccessLogMiddleware:
     def __init__(
         self,
@@ -92,7 +98,7 @@ class AccessLogMiddleware:
         self.observe = observe  # also handed each finished line (metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(LOGGED_PATH_PREFIX):
+        if not _is_image_request(scope):
             await self.app(scope, receive, send)
             return
         record = RequestRecord(request_id=scope.get("state", {}).get("request_id", ""))

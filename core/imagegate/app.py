@@ -20,11 +20,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import endpoints
+from .accesslog import AccessLogMiddleware, current_record
 from .config import RouteTable, load_routes
 from .errors import GatewayError, MethodNotAllowed, NotFound
 from .gateway import Gateway, RouteState
+from .health import target_key
+from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, RequestIdMiddleware
 from .plugins import build_plugin_manager, collect_providers
+from .reload import RouteReloader, file_fingerprint
+from .router import Router
 from .store import LocalImageStore
 from .transport import Transport
 
@@ -42,6 +47,7 @@ def error_response(error: GatewayError) -> Response:
 
 async def _on_gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
+    current_record().error = exc.code or exc.type
     return error_response(exc)
 
 
@@ -66,26 +72,51 @@ def create_app(
     *,
     environ: Mapping[str, str] | None = None,
     plugins: Sequence[object] = (),
+    router: Router | None = None,
 ) -> Starlette:
     """Build the gateway. ``environ`` (default: the process environment) supplies ``${VAR}`` secrets and
-    ``IMAGEGATE_DISABLE_PLUGINS``; ``plugins`` are registered in addition to the entry-point plugins."""
+    ``IMAGEGATE_DISABLE_PLUGINS``; ``plugins`` are registered in addition to the entry-point plugins;
+    ``router`` (tests: one with a fake clock) keeps target health and load across route reloads."""
     environ = dict(os.environ if environ is None else environ)
     manager = build_plugin_manager(environ, plugins)
     providers = collect_providers(manager)
-    table = load_routes(Path(routes_path), providers, environ)
+    path = Path(routes_path)
+    fingerprint = file_fingerprint(path)
+    table = load_routes(path, providers, environ)
     state = RouteState(table=table)
+    router = router or Router()
+    metrics = Metrics()
+
+    def on_swap(new: RouteTable) -> None:
+        router.health.retain(target_key(t) for route in new.models.values() for t in route.targets)
+        if new.server.image_store != table.server.image_store:
+            log.warning("server.image_store changes take effect when the gateway restarts")
+
+    reloader = RouteReloader(
+        path,
+        state,
+        load=lambda: load_routes(path, providers, environ),
+        on_swap=on_swap,
+        loaded_fingerprint=fingerprint,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         transport = Transport.create()
         store = _make_store(table)
-        app.state.gateway = Gateway(routes=state, transport=transport, store=store, hook=manager.hook)
+        app.state.gateway = Gateway(
+            routes=state, transport=transport, store=store, hook=manager.hook, router=router
+        )
         app.state.loaded_at = time.time()
         cleaner = asyncio.create_task(_clean_periodically(state, store))
+        watcher = asyncio.create_task(reloader.run())
+        reloader.install_signal_handler()
         manager.hook.imagegate_startup(app=app)
         try:
             yield
         finally:
+            reloader.remove_signal_handler()
+            watcher.cancel()
             cleaner.cancel()
             await transport.close()
 
@@ -99,9 +130,11 @@ def create_app(
             Route("/healthz", endpoints.healthz, methods=["GET"]),
             Route("/readyz", endpoints.readyz, methods=["GET"]),
             Route("/openapi.json", endpoints.openapi, methods=["GET"]),
+            Route("/metrics", metrics.endpoint, methods=["GET"]),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(AccessLogMiddleware, observe=metrics.observe),
             Middleware(
                 BodyLimitMiddleware, limit_bytes=lambda: int(state.table.server.max_body_mb * 1024 * 1024)
             ),
@@ -115,6 +148,7 @@ def create_app(
     )
     app.state.plugin_manager = manager
     app.state.providers = providers
+    app.state.reloader = reloader
     return app
 
 

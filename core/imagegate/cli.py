@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+from .accesslog import ACCESS_LOGGER
 from .config import RoutesError, RouteTable, load_routes
 from .plugins import build_plugin_manager, collect_providers, describe_plugins
 
@@ -50,9 +53,27 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        log_config=_log_config(args.log_level),
         timeout_graceful_shutdown=30,
     )
     return 0
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, plus the gateway's: its messages on stderr, its JSON access lines alone on stdout."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["json_line"] = {"format": "%(message)s"}
+    config["handlers"]["json_lines"] = {
+        "formatter": "json_line",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stdout",
+    }
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"  # stdout: the JSON lines only
+    config["loggers"]["imagegate"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    config["loggers"][ACCESS_LOGGER] = {"handlers": ["json_lines"], "level": "INFO", "propagate": False}
+    return config
 
 
 def app_from_environment():  # type: ignore[no-untyped-def]
@@ -68,21 +89,34 @@ def _load(path: str) -> RouteTable:
 
 
 def _check(path: str) -> int:
+    """Validate ``path`` exactly as a running gateway validates a reload (the same loader): exit 0 when a
+    reload would take it, 1 when it would keep the old table."""
     try:
         table = _load(path)
     except RoutesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"{table.source}: OK ({len(table.models)} models, {len(table.accounts)} provider accounts)")
+    routes = {id(route): route for route in table.models.values()}
+    print(f"{table.source}: OK ({len(routes)} models, {len(table.accounts)} provider accounts)")
     for name, account in table.accounts.items():
         status = "ready" if account.problem is None else f"NOT USABLE: {account.problem}"
         print(f"  account {name} (plugin {account.provider.name}): {status}")
-    for model, route in table.models.items():
-        print(f"  model {model} [{route.strategy}]")
+    for route in routes.values():
+        retry, cooldown = route.retry, route.cooldown
+        aliases = f" (aliases: {', '.join(route.aliases)})" if route.aliases else ""
+        print(f"  model {route.model}{aliases} [{route.strategy}]")
+        print(
+            f"    retry: {retry.max_attempts} attempts per target, deadline {retry.deadline_seconds:g} s; "
+            f"cooldown: {cooldown.failures} failures in {cooldown.window_seconds:g} s -> "
+            f"{cooldown.duration_seconds:g} s"
+            + ("; falls back on content-policy refusals" if route.fallback_on_content_policy else "")
+        )
         for target in route.targets:
             caps = target.capabilities
+            weight = f" weight={target.weight:g}" if route.strategy == "weighted" else ""
             print(
-                f"    -> {target.label}  ops={','.join(sorted(caps.operations))} sizes: {caps.sizes.describe()}"
+                f"    -> {target.label}{weight}  ops={','.join(sorted(caps.operations))} "
+                f"sizes: {caps.sizes.describe()}"
             )
     return 0
 

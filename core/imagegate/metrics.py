@@ -1,0 +1,65 @@
+"""Prometheus metrics at ``/metrics``, fed by the access-log lines (one registry per app).
+
+Labels stay bounded: ``model`` is the routed model id from routes.yaml (``-`` when the request named none that
+exists), ``target`` is ``account/upstream_model``, ``outcome`` is ``ok`` or an error code of the gateway's.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .accesslog import RequestLine
+
+SECONDS_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)  # image calls take seconds to minutes
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "imagegate_requests",
+            "Image requests answered, by routed model and HTTP status.",
+            ["model", "status"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "imagegate_request_duration_seconds",
+            "Time to answer an image request.",
+            ["model"],
+            buckets=SECONDS_BUCKETS,
+            registry=self.registry,
+        )
+        self.attempts = Counter(
+            "imagegate_upstream_attempts",
+            "Upstream call attempts, by target and outcome.",
+            ["target", "outcome"],
+            registry=self.registry,
+        )
+        self.attempt_seconds = Histogram(
+            "imagegate_upstream_attempt_duration_seconds",
+            "Time of one upstream call attempt.",
+            ["target"],
+            buckets=SECONDS_BUCKETS,
+            registry=self.registry,
+        )
+        self.skips = Counter(
+            "imagegate_targets_passed_by",
+            "Targets passed by without a call (cooling down, account not configured).",
+            ["target", "reason"],
+            registry=self.registry,
+        )
+
+    def observe(self, line: RequestLine) -> None:
+        model = line.route or "-"
+        self.requests.labels(model, str(line.status)).inc()
+        self.request_seconds.labels(model).observe(line.latency_ms / 1000)
+        for attempt in line.attempts:
+            self.attempts.labels(attempt.target, attempt.outcome).inc()
+            self.attempt_seconds.labels(attempt.target).observe(attempt.latency_ms / 1000)
+        for skipped in line.skipped:
+            self.skips.labels(skipped.target, skipped.reason).inc()
+
+    async def endpoint(self, request: Request) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
