@@ -22,7 +22,7 @@ ACCESS_LOGGER = "imagegate.access"
 LOGGED_PATH_PREFIX = "/v1/images/"
 
 
-class AttemptRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+class AttemptRecord(msgspec.Struct, kw_only=True):
     target: str  # account/upstream_model
     call: int  # which call of a fan-out
     attempt: int  # 1 for the first try of this call on this target

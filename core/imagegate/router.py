@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -72,29 +73,32 @@ class Router:
             if permit is None:  # cooling down, or another call is its probe
                 raise last_error or _cooling_down(target, self.health.cooldown_remaining(key) or 0.0)
             record = log.attempt(target.label, call_index, number)
-            started = self.clock.now()
+            started = time.perf_counter()  # real time for the log, whatever the clock
             try:
                 result = await attempt(timeout, record)
             except GatewayError as error:
-                record.latency_ms = round((self.clock.now() - started) * 1000)
-                record.outcome = error.code or error.type
-                permit.settle(error, route.cooldown)
-                delay = retry_delay(error, number, route.retry, self.rng)
-                if delay is None or not deadline.allows_wait(delay) or not self.health.is_available(key):
-                    raise
-                record.retry_in_ms = round(delay * 1000)
-                last_error = error
-                await self.clock.sleep(delay)
-                continue
+                failure: GatewayError | None = error
             except BaseException as error:
                 cancelled = isinstance(error, asyncio.CancelledError)
                 record.outcome = "cancelled" if cancelled else "internal_error"
                 permit.release()
                 raise
-            record.latency_ms = round((self.clock.now() - started) * 1000)
-            record.outcome = "ok"
-            permit.succeeded()
-            return result
+            else:
+                failure = None
+            finally:
+                record.latency_ms = round((time.perf_counter() - started) * 1000)
+            if failure is None:
+                record.outcome = "ok"
+                permit.succeeded()
+                return result
+            record.outcome = failure.code or failure.type
+            permit.settle(failure, route.cooldown)
+            delay = retry_delay(failure, number, route.retry, self.rng)
+            if delay is None or not deadline.allows_wait(delay) or not self.health.is_available(key):
+                raise failure
+            record.retry_in_ms = round(delay * 1000)
+            last_error = failure
+            await self.clock.sleep(delay)
         raise AssertionError("unreachable")
 
 
