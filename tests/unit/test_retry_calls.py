@@ -1,0 +1,167 @@
+"""``Router.call``: one upstream call retried on its target, with the breaker, the deadline and the access-log
+record, driven by scripted attempts and a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from imagegate.accesslog import AttemptRecord
+from imagegate.config import ModelRoute, RouteTable, Timeout, parse_routes
+from imagegate.errors import GatewayError, UpstreamRateLimited, UpstreamRejected, UpstreamUnavailable
+from imagegate.health import TargetCoolingDown, target_key
+from imagegate.plugins import build_plugin_manager, collect_providers
+from imagegate.retry import Deadline, DeadlineExceeded
+from imagegate.router import Router
+
+from tests.emulators.faulty import FakeClock
+
+ROUTES = """
+providers:
+  a: {plugin: offline, timeout: {connect: 5, total: 60}}
+models:
+  m:
+    targets: [{provider: a}]
+    retry: {max_attempts: 3, backoff_seconds: 2, max_backoff_seconds: 10, deadline_seconds: 100}
+    cooldown: {failures: 5, window_seconds: 60, duration_seconds: 30}
+"""
+
+
+@pytest.fixture(scope="module")
+def table() -> RouteTable:
+    return parse_routes(ROUTES, "routes.yaml", collect_providers(build_plugin_manager({})), {})
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def router(clock: FakeClock) -> Router:
+    return Router(clock=clock, rng=random.Random(11))
+
+
+class Script:
+    """An attempt function answering from a list: an exception to raise, or a value to return."""
+
+    def __init__(self, *outcomes: Any) -> None:
+        self.outcomes = list(outcomes)
+        self.timeouts: list[Timeout] = []
+
+    async def __call__(self, timeout: Timeout, record: AttemptRecord) -> str:
+        self.timeouts.append(timeout)
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        record.status = 200
+        return outcome
+
+
+def run(router: Router, route: ModelRoute, deadline: Deadline, script: Callable[..., Any]) -> Any:
+    return router.call(route.targets[0], route, deadline, 0, script)
+
+
+async def test_transient_failures_are_retried_with_backoff(
+    router: Router, clock: FakeClock, table: RouteTable
+) -> None:
+    route = table.models["m"]
+    script = Script(UpstreamUnavailable("502"), UpstreamUnavailable("reset"), "image")
+    assert await run(router, route, Deadline(clock, 100), script) == "image"
+    first, second = clock.sleeps
+    assert 1 <= first <= 2 and 2 <= second <= 4
+
+
+async def test_the_last_error_is_raised_when_attempts_run_out(
+    router: Router, clock: FakeClock, table: RouteTable
+) -> None:
+    errors = [UpstreamUnavailable(f"failure {i}") for i in range(3)]
+    with pytest.raises(UpstreamUnavailable) as raised:
+        await run(router, table.models["m"], Deadline(clock, 100), Script(*errors))
+    assert raised.value is errors[2] and len(clock.sleeps) == 2
+
+
+async def test_a_rejection_is_not_retried(router: Router, clock: FakeClock, table: RouteTable) -> None:
+    script = Script(UpstreamRejected("bad size"), "never")
+    with pytest.raises(UpstreamRejected):
+        await run(router, table.models["m"], Deadline(clock, 100), script)
+    assert clock.sleeps == [] and script.outcomes == ["never"]
+
+
+async def test_retry_after_is_waited_for(router: Router, clock: FakeClock, table: RouteTable) -> None:
+    script = Script(UpstreamRateLimited("slow down", retry_after=7), "image")
+    assert await run(router, table.models["m"], Deadline(clock, 100), script) == "image"
+    assert clock.sleeps == [7]
+
+
+async def test_no_wait_passes_the_deadline(router: Router, clock: FakeClock, table: RouteTable) -> None:
+    script = Script(UpstreamRateLimited("slow down", retry_after=7), "never")
+    with pytest.raises(UpstreamRateLimited):
+        await run(router, table.models["m"], Deadline(clock, 6), script)
+    assert clock.sleeps == []
+
+
+async def test_each_attempt_gets_what_is_left_of_the_deadline(
+    router: Router, clock: FakeClock, table: RouteTable
+) -> None:
+    deadline = Deadline(clock, 100)
+    clock.advance(70)
+    script = Script(UpstreamRateLimited("later", retry_after=10), "image")
+    await run(router, table.models["m"], deadline, script)
+    assert script.timeouts == [Timeout(connect=5, total=30), Timeout(connect=5, total=20)]
+
+
+async def test_a_spent_deadline_is_a_504(router: Router, clock: FakeClock, table: RouteTable) -> None:
+    deadline = Deadline(clock, 100)
+    clock.advance(100)
+    with pytest.raises(DeadlineExceeded):
+        await run(router, table.models["m"], deadline, Script("never"))
+
+
+async def test_a_breaker_opening_stops_the_retries(
+    router: Router, clock: FakeClock, table: RouteTable
+) -> None:
+    route = table.models["m"]
+    key = target_key(route.targets[0])
+    for _ in range(4):  # four failures elsewhere; the fifth opens the breaker
+        permit = router.health.admit(key)
+        assert permit is not None
+        permit.failed(route.cooldown)
+    failure = UpstreamUnavailable("502")
+    with pytest.raises(UpstreamUnavailable) as raised:
+        await run(router, route, Deadline(clock, 100), Script(failure, "never"))
+    assert raised.value is failure and clock.sleeps == []
+    with pytest.raises(TargetCoolingDown) as cooling:
+        await run(router, route, Deadline(clock, 100), Script("never"))
+    assert cooling.value.status == 503 and cooling.value.retry_after == 30
+
+
+async def test_a_cancelled_attempt_frees_its_slot(
+    router: Router, clock: FakeClock, table: RouteTable
+) -> None:
+    route = table.models["m"]
+    started = asyncio.Event()
+
+    async def hang(timeout: Timeout, record: AttemptRecord) -> str:
+        started.set()
+        await asyncio.Event().wait()
+        return "never"
+
+    task = asyncio.create_task(run(router, route, Deadline(clock, 100), hang))
+    await started.wait()
+    assert router.health.in_flight(target_key(route.targets[0])) == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert router.health.in_flight(target_key(route.targets[0])) == 0
+
+
+async def test_a_bug_in_the_attempt_is_not_retried(
+    router: Router, clock: FakeClock, table: RouteTable
+) -> None:
+    with pytest.raises(GatewayError):
+        await run(router, table.models["m"], Deadline(clock, 100), Script(GatewayError("bug"), "never"))
+    assert clock.sleeps == []
