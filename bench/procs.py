@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -70,14 +71,25 @@ def reset_peak_rss(pid: int) -> bool:
     return True
 
 
-def cpu_seconds(pid: int) -> float:
-    total = 0
+@dataclass(frozen=True, slots=True)
+class Usage:
+    cpu_seconds: float
+    minor_faults: int  # pages the kernel had to map in (fresh memory touched for the first time)
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(self.cpu_seconds - other.cpu_seconds, self.minor_faults - other.minor_faults)
+
+
+def usage(pid: int) -> Usage:
+    """CPU time and minor page faults so far of ``pid`` and its descendants."""
+    ticks = faults = 0
     for each in process_tree(pid):
         with contextlib.suppress(OSError):
             stat = Path(f"/proc/{each}/stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK_TICKS
+            fields = stat[stat.rindex(")") + 2 :].split()  # fields[0] is field 3 of proc(5)
+            faults += int(fields[7])
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return Usage(ticks / CLOCK_TICKS, faults)
 
 
 class RssSampler:

@@ -105,24 +105,62 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _cell(value: float | None, pattern: str) -> str:
-    return (
-        "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, pattern)
+def _width(pattern: str) -> int:
+    return int("".join(ch for ch in pattern.split(".")[0] if ch.isdigit()) or 0)
+
+
+def _cell(value: object, pattern: str) -> str:
+    """``value`` formatted by ``pattern``; a missing value is a "-" of the same width."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-".rjust(_width(pattern))
+    return format(float(value) if pattern.endswith("f") else value, pattern)
+
+
+# (heading, format) of each table column, in order.
+COLUMNS = (
+    ("case", "<9"),
+    ("c", ">3"),
+    ("target", "<11"),
+    ("req/s", "8.1f"),
+    ("p50 ms", "8.2f"),
+    ("p99 ms", "8.2f"),
+    ("thr/pass", "8.2f"),
+    ("+p50/pass", "+9.2f"),
+    ("+p50/dir", "+8.2f"),
+    ("cpu%", "5.0f"),
+    ("emu%", "5.0f"),
+    ("load%", "5.0f"),
+    ("ms/req", "6.2f"),
+    ("flt/req", "7.0f"),
+    ("RSS MB", "6.0f"),
+    ("err", ">4"),
+)
+
+
+def _row(values: list[object]) -> str:
+    return " ".join(_cell(value, pattern) for (_, pattern), value in zip(COLUMNS, values, strict=True))
+
+
+def _heading() -> str:
+    return " ".join(
+        heading.ljust(_width(pattern)) if pattern.startswith("<") else heading.rjust(_width(pattern))
+        for heading, pattern in COLUMNS
     )
 
 
 def render(report: Any) -> str:
-    machine = report.machine
+    machine, settings = report.machine, report.settings
+    timing = settings["timing"]
     lines = [
         f"imagegate bench - {machine['cores']} cores ({machine['cpu']}), {machine['memory_gb']} GB, Linux "
-        f"{machine['kernel']}, Python {machine['python']}, commit {machine['commit']}, {machine['date']}",
-        f"windows: {report.settings['timing'].duration:g} s after {report.settings['timing'].warmup:g} s warm-up "
-        f"(latency cases {report.settings['timing'].slow_duration:g} s after {report.settings['timing'].slow_warmup:g} s); "
-        f"load processes per run: {report.settings['load_procs']}; workers: {report.settings['workers']}; "
-        f"log level: {report.settings['log_level']}",
+        f"{machine['kernel']}, Python {machine['python']}, {machine['date']}",
+        f"gateway: {settings['gateway_src'] or 'installed'} (repository at {machine['commit']})",
+        f"windows: {timing.duration:g} s after {timing.warmup:g} s warm-up (1 s latency cases "
+        f"{timing.slow_duration:g} s after {timing.slow_warmup:g} s, big edits {timing.heavy_duration:g} s after "
+        f"{timing.heavy_warmup:g} s); load processes per run: {settings['load_procs']}; "
+        f"workers: {settings['workers']}; log level: {settings['log_level']}; malloc: {settings['malloc']}",
         "",
-        f"{'case':9} {'c':>3} {'target':12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'thr/pass':>8} {'+p50/pass':>9} {'+p50/dir':>8}  {'cpu% srv':>8} {'emu':>5} {'load':>5} {'RSS MB':>7} {'err':>4}",
+        _heading(),
     ]
     previous = None
     for run in report.runs:
@@ -141,11 +179,26 @@ def render(report: Any) -> str:
         over_direct = run.p50_ms - direct.p50_ms if run.target != "direct" and direct else None
         cpu = run.cpu_percent
         lines.append(
-            f"{run.case:9} {run.concurrency:>3} {run.target:12} {run.throughput:8.1f} {_cell(run.p50_ms, '8.2f')} "
-            f"{_cell(run.p99_ms, '8.2f')} {_cell(ratio, '7.2f') + ('x' if ratio else ' '):>8} "
-            f"{_cell(over_pass, '+9.2f'):>9} {_cell(over_direct, '+8.2f'):>8}  "
-            f"{_cell(cpu.get(run.target), '8.0f'):>8} {cpu['emulator']:5.0f} {cpu['load']:5.0f} "
-            f"{_cell(run.peak_rss_mb, '7.0f'):>7} {sum(run.errors.values()):>4}"
+            _row(
+                [
+                    run.case,
+                    run.concurrency,
+                    run.target,
+                    run.throughput,
+                    run.p50_ms,
+                    run.p99_ms,
+                    ratio,
+                    over_pass,
+                    over_direct,
+                    cpu.get(run.target),
+                    cpu["emulator"],
+                    cpu["load"],
+                    run.server_cpu_ms_per_request,
+                    run.server_faults_per_request,
+                    run.peak_rss_mb,
+                    sum(run.errors.values()),
+                ]
+            )
         )
     startup = report.startup
     lines += [

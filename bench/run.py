@@ -31,13 +31,14 @@ from .load import LoadResult, LoadSpec
 from .procs import (
     RssSampler,
     Service,
-    cpu_seconds,
+    Usage,
     free_port,
     http_get,
     http_post,
     peak_rss_bytes,
     reset_peak_rss,
     rss_bytes,
+    usage,
 )
 from .report import evaluate_targets, render
 
@@ -53,7 +54,10 @@ LEAD_SECONDS = 0.8  # time given to a load generator process to start before the
 # glibc keeps freed memory instead of handing every megabyte-sized buffer back to the kernel and faulting it
 # in again on the next request (see README). Always used for the emulator and the load generators; used for
 # the gateway and the pass-through with --malloc tuned.
-TUNED_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(4 * 1024 * 1024), "MALLOC_TRIM_THRESHOLD_": str(64 * 1024 * 1024)}
+TUNED_MALLOC = {
+    "MALLOC_MMAP_THRESHOLD_": str(4 * 1024 * 1024),
+    "MALLOC_TRIM_THRESHOLD_": str(64 * 1024 * 1024),
+}
 
 
 class Timing(msgspec.Struct, frozen=True):
@@ -61,11 +65,37 @@ class Timing(msgspec.Struct, frozen=True):
     duration: float
     slow_warmup: float  # cases with emulated latency
     slow_duration: float
+    heavy_warmup: float  # the 2 x 10 MB edits, whose answers take seconds at concurrency 32
+    heavy_duration: float
     startup_repeats: int
 
+    def window(self, pace: str) -> tuple[float, float]:
+        """(warm-up, measured window) for a case of ``pace`` fast, slow or heavy."""
+        return {
+            "fast": (self.warmup, self.duration),
+            "slow": (self.slow_warmup, self.slow_duration),
+            "heavy": (self.heavy_warmup, self.heavy_duration),
+        }[pace]
 
-FULL = Timing(warmup=1.0, duration=8.0, slow_warmup=2.0, slow_duration=8.0, startup_repeats=3)
-QUICK = Timing(warmup=0.4, duration=1.2, slow_warmup=1.2, slow_duration=2.2, startup_repeats=1)
+
+FULL = Timing(
+    warmup=1.0,
+    duration=8.0,
+    slow_warmup=2.0,
+    slow_duration=8.0,
+    heavy_warmup=4.0,
+    heavy_duration=10.0,
+    startup_repeats=3,
+)
+QUICK = Timing(
+    warmup=0.4,
+    duration=1.2,
+    slow_warmup=1.2,
+    slow_duration=2.2,
+    heavy_warmup=3.0,
+    heavy_duration=4.0,
+    startup_repeats=1,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +114,7 @@ class Case:
     name: str
     requests: dict[str, Request]  # target name -> what to send it
     check: Callable[[bytes], str | None]  # why a 200 body is wrong, or None
-    slow: bool = False
+    pace: str = "fast"  # which Timing window: fast, slow (emulated latency) or heavy (2 x 10 MB edits)
     levels: tuple[int, ...] | None = None  # None: the run's concurrency levels
 
 
@@ -104,6 +134,8 @@ class RunResult:
     first_error: str | None
     received_mb_per_s: float
     cpu_percent: dict[str, float]  # process -> % of one core in the window (target, emulator, load)
+    server_cpu_ms_per_request: float | None  # CPU time of the process answering the client, per response
+    server_faults_per_request: int | None  # its minor page faults per response (4 KiB pages mapped in)
     peak_rss_mb: float | None  # the target's RSS high-water mark during the run (None for the emulator)
     sampled_rss_mb: float | None  # the largest 10 ms RSS sample
     generator_late_ms: float  # how late the slowest generator started after the common instant
@@ -153,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         help="glibc malloc settings of gateway and pass-through (tuned: see README)",
     )
     parser.add_argument(
+        "--gateway-src",
+        help="serve the gateway from this source tree (its core/ and plugins/) instead of the installed one",
+    )
+    parser.add_argument(
         "--hold",
         type=float,
         default=0,
@@ -161,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     timing = QUICK if args.quick else FULL
     if args.duration:
-        timing = msgspec.structs.replace(timing, duration=args.duration, slow_duration=args.duration)
+        timing = msgspec.structs.replace(
+            timing, duration=args.duration, slow_duration=args.duration, heavy_duration=args.duration
+        )
     levels = tuple(int(level) for level in args.concurrency.split(","))
     wanted = [name.strip() for name in args.cases.split(",") if name.strip()]
     began = time.perf_counter()
@@ -211,6 +249,8 @@ class Bench:
                     "load_procs": self.args.load_procs,
                     "workers": self.args.workers,
                     "log_level": self.args.log_level,
+                    "malloc": self.args.malloc,
+                    "gateway_src": self.args.gateway_src,
                 },
                 assets=assets.sizes(),
                 startup=startup,
@@ -257,7 +297,7 @@ class Bench:
             ],
             self.bases["direct"] + "/ready",
             self.work / "emulator.log",
-            self.env,
+            self.tool_env,
         )
         passthrough = Service(
             "passthrough",
@@ -281,8 +321,7 @@ class Bench:
         routes = self.work / "routes.yaml"
         routes.write_text(routes_yaml(self.bases["direct"], self.work / "store", self.args.latency_ms))
         gateway_command = [
-            shutil.which("imagegate") or sys.executable,
-            *([] if shutil.which("imagegate") else ["-m", "imagegate.cli"]),
+            *self._gateway_program(),
             "serve",
             "--routes",
             str(routes),
@@ -305,7 +344,7 @@ class Bench:
                     gateway_command,
                     self.bases["gateway"] + "/readyz",
                     self.work / "gateway.log",
-                    self.env,
+                    self._gateway_env(),
                 )
                 startup.seconds_to_ready.append(round(gateway.start(), 3))
                 time.sleep(1.0)
@@ -327,6 +366,20 @@ class Bench:
         finally:
             for service in reversed(started):
                 service.stop()
+
+    def _gateway_program(self) -> list[str]:
+        """``imagegate`` as installed, or ``python -m imagegate.cli`` for a source tree given with --gateway-src."""
+        script = shutil.which("imagegate")
+        if script and not self.args.gateway_src:
+            return [script]
+        return [sys.executable, "-m", "imagegate.cli"]
+
+    def _gateway_env(self) -> dict[str, str]:
+        if not self.args.gateway_src:
+            return self.env
+        source = Path(self.args.gateway_src).resolve()
+        paths = [str(source / "core"), str(source / "plugins"), self.env["PYTHONPATH"]]
+        return self.env | {"PYTHONPATH": os.pathsep.join(paths)}
 
     def _cases(self, assets: payloads.Assets) -> list[Case]:
         generate = Request(GENERATIONS, body_text=json_text(model=MODEL, prompt=PROMPT, size="1024x1024"))
@@ -352,14 +405,15 @@ class Bench:
                 "one-call",
                 {"direct": one_direct, "gateway": one_gateway},
                 b64_check(result_png, 1),
-                slow=True,
+                pace="slow",
             ),
-            Case("fanout", {"gateway": fanout}, b64_check(result_png, 4), slow=True),
+            Case("fanout", {"gateway": fanout}, b64_check(result_png, 4), pace="slow"),
             Case(
                 "big-edit",
                 dict.fromkeys(("passthrough", "gateway"), big_edit),
                 b64_check(result_png, 1),
                 levels=(32,),
+                pace="heavy",
             ),
         ]
 
@@ -386,8 +440,7 @@ class Bench:
                 raise SystemExit(f"{case.name} on {target} answers wrongly: {problem}")
 
     def _measure(self, case: Case, target: str, request: Request, concurrency: int) -> RunResult:
-        warmup = self.timing.slow_warmup if case.slow else self.timing.warmup
-        duration = self.timing.slow_duration if case.slow else self.timing.duration
+        warmup, duration = self.timing.window(case.pace)
         start_at = time.time() + LEAD_SECONDS
         window_start, window_end = start_at + warmup, start_at + warmup + duration
         generators = self._spawn_generators(target, request, concurrency, start_at, warmup, duration)
@@ -395,17 +448,21 @@ class Bench:
             {} if target == "direct" else {target: self.pids[target]}
         )
         server_pid = watched.get(target)
+        server = "emulator" if target == "direct" else target
         if server_pid:
             reset_peak_rss(server_pid)
+
+        def snapshot() -> dict[str, Usage]:
+            loads = [usage(generator.pid) for generator in generators]
+            return {name: usage(pid) for name, pid in watched.items()} | {
+                "load": Usage(sum(u.cpu_seconds for u in loads), sum(u.minor_faults for u in loads))
+            }
+
         with RssSampler(server_pid or self.pids["emulator"]) as sampler:
             time.sleep(max(0.0, window_start - time.time()))
-            before = {name: cpu_seconds(pid) for name, pid in watched.items()} | {
-                "load": sum(cpu_seconds(g.pid) for g in generators)
-            }
+            before = snapshot()
             time.sleep(max(0.0, window_end - time.time()))
-            after = {name: cpu_seconds(pid) for name, pid in watched.items()} | {
-                "load": sum(cpu_seconds(g.pid) for g in generators)
-            }
+            spent = {name: used - before[name] for name, used in snapshot().items()}
             outputs = [g.communicate(timeout=600)[0] for g in generators]
         results = [msgspec.json.decode(output, type=LoadResult) for output in outputs]
         latencies = sorted(latency for result in results for latency in result.latencies)
@@ -428,7 +485,11 @@ class Bench:
             errors=errors,
             first_error=next((r.first_error for r in results if r.first_error), None),
             received_mb_per_s=round(sum(r.bytes_received for r in results) / duration / 1e6, 1),
-            cpu_percent={name: round(100 * (after[name] - before[name]) / duration, 1) for name in after},
+            cpu_percent={name: round(100 * used.cpu_seconds / duration, 1) for name, used in spent.items()},
+            server_cpu_ms_per_request=round(1000 * spent[server].cpu_seconds / completed, 2)
+            if completed
+            else None,
+            server_faults_per_request=round(spent[server].minor_faults / completed) if completed else None,
             peak_rss_mb=mb(peak_rss_bytes(server_pid)) if server_pid else None,
             sampled_rss_mb=mb(sampler.peak) if server_pid else None,
             generator_late_ms=round(max(r.started_late for r in results) * 1000, 1),
@@ -461,7 +522,7 @@ class Bench:
                 subprocess.Popen(
                     [sys.executable, "-m", "bench.load", str(spec_path)],
                     stdout=subprocess.PIPE,
-                    env=self.env,
+                    env=self.tool_env,
                     cwd=REPO,
                 )
             )
@@ -536,6 +597,9 @@ def machine_info() -> dict[str, object]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
     ).stdout.strip()
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "core", "plugins"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
     return {
         "cores": os.cpu_count(),
         "cpu": cpu_model,
@@ -554,7 +618,7 @@ def machine_info() -> dict[str, object]:
                 "python-multipart",
             )
         },
-        "commit": commit,
+        "commit": commit + (" + uncommitted core/plugins changes" if changed else ""),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
 
