@@ -8,6 +8,7 @@ import json
 import logging
 import random
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ models:
 
 @dataclass
 class Setup:
+    url: str
     client: openai.OpenAI
     a: FaultyUpstream
     b: FaultyUpstream
@@ -55,7 +57,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
         (a_url, a), (b_url, b) = upstreams["a"], upstreams["b"]
         routes = ROUTES.format(store=tmp_path / "images", key=API_KEY, a=a_url, b=b_url)
         with serve_gateway_with_router(routes, tmp_path, Router(clock=clock, rng=random.Random(3))) as url:
-            yield Setup(openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0), a, b, clock)
+            yield Setup(url, openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0), a, b, clock)
 
 
 def generate(setup: Setup, model: str = "gpt-image-1") -> None:
@@ -151,3 +153,18 @@ def test_the_access_log_has_one_line_per_request_with_each_attempt(
     assert third["skipped"] == [{"target": "a/gpt-image-1", "reason": "upstream_cooling_down"}]
     assert [a["target"] for a in third["attempts"]] == ["b/gpt-image-1"]
     assert not any(API_KEY in r.getMessage() or "lighthouse" in r.getMessage() for r in caplog.records)
+
+
+def test_metrics_count_requests_attempts_and_targets_passed_by(setup: Setup) -> None:
+    trip(setup)
+    generate(setup)
+    with urllib.request.urlopen(setup.url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    assert 'imagegate_requests_total{model="gpt-image-1",status="200"} 3.0' in text
+    assert (
+        'imagegate_upstream_attempts_total{outcome="upstream_unavailable",target="a/gpt-image-1"} 2.0' in text
+    )
+    assert 'imagegate_upstream_attempts_total{outcome="ok",target="b/gpt-image-1"} 3.0' in text
+    assert (
+        'imagegate_targets_passed_by_total{reason="upstream_cooling_down",target="a/gpt-image-1"} 1.0' in text
+    )

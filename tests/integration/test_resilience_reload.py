@@ -18,6 +18,7 @@ from imagegate.router import Router
 
 from tests.emulators.faulty import (
     API_KEY,
+    Fail,
     FakeClock,
     FaultyUpstream,
     Hold,
@@ -35,6 +36,9 @@ providers:
 """
 FIRST = """models:
   gpt-image-1: [{provider: a}]
+"""
+WITH_FALLBACK = """models:
+  gpt-image-1: {targets: [{provider: a}, {provider: b}], aliases: [image]}
 """
 SECOND = """models:
   gpt-image-1: [{provider: b}]
@@ -117,3 +121,13 @@ def test_a_broken_file_keeps_the_running_table(setup: Setup, models: str, words:
     setup.write(SECOND)
     wait_for(lambda: setup.get("/readyz")["reload_error"] is None, "the fixed file to load")
     assert "house-style" in setup.model_ids()
+
+
+def test_a_cooling_target_stays_cooling_across_a_reload(setup: Setup) -> None:
+    setup.a.then(Fail(500), Fail(500), Fail(500))  # three failures: the default cooldown opens
+    with pytest.raises(openai.InternalServerError):
+        generate(setup, "gpt-image-1")
+    setup.write(WITH_FALLBACK)
+    wait_for(lambda: "image" in setup.model_ids(), "the new table")
+    assert generate(setup, "gpt-image-1") == 1
+    assert len(setup.a.received) == 3 and len(setup.b.received) == 1  # a was passed by
