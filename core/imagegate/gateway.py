@@ -110,7 +110,7 @@ class Gateway:
         made: list[_Made] = []
         remaining = request.n
         failure: GatewayError | None = None  # the last error of a target that was tried
-        passed_by: GatewayError | None = None  # why the last target passed by was
+        passed_by: GatewayError | None = None  # why the last target passed by was not tried
         for target, plan in self.router.order(route, candidates):
             unusable = self.router.unusable(target, request.model)
             if unusable is not None:
