@@ -92,6 +92,20 @@ def usage(pid: int) -> Usage:
     return Usage(ticks / CLOCK_TICKS, faults)
 
 
+def machine_busy_seconds() -> float:
+    """CPU time all cores spent on anything but idling, since boot (/proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def own_cpu_seconds() -> float:
+    """CPU time of this process alone (not its children)."""
+    stat = Path("/proc/self/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 class RssSampler:
     """Samples a process tree's RSS every ``interval`` seconds in a thread; ``peak`` is the largest sample."""
 

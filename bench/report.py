@@ -130,6 +130,7 @@ COLUMNS = (
     ("cpu%", "5.0f"),
     ("emu%", "5.0f"),
     ("load%", "5.0f"),
+    ("oth%", "5.0f"),
     ("ms/req", "6.2f"),
     ("flt/req", "7.0f"),
     ("RSS MB", "6.0f"),
@@ -155,7 +156,7 @@ def render(report: Any) -> str:
         f"imagegate bench - {machine['cores']} cores ({machine['cpu']}), {machine['memory_gb']} GB, Linux "
         f"{machine['kernel']}, Python {machine['python']}, {machine['date']}",
         f"gateway: {settings['gateway_src'] or 'installed'} (repository at {machine['commit']})",
-        f"windows: {timing.duration:g} s after {timing.warmup:g} s warm-up (1 s latency cases "
+        f"windows: {timing.rounds} x {timing.duration:g} s after {timing.warmup:g} s warm-up (1 s latency cases "
         f"{timing.slow_duration:g} s after {timing.slow_warmup:g} s, big edits {timing.heavy_duration:g} s after "
         f"{timing.heavy_warmup:g} s); load processes per run: {settings['load_procs']}; "
         f"workers: {settings['workers']}; log level: {settings['log_level']}; malloc: {settings['malloc']}",
@@ -193,6 +194,7 @@ def render(report: Any) -> str:
                     cpu.get(run.target),
                     cpu["emulator"],
                     cpu["load"],
+                    cpu["other"],
                     run.server_cpu_ms_per_request,
                     run.server_faults_per_request,
                     run.peak_rss_mb,

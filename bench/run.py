@@ -35,6 +35,8 @@ from .procs import (
     free_port,
     http_get,
     http_post,
+    machine_busy_seconds,
+    own_cpu_seconds,
     peak_rss_bytes,
     reset_peak_rss,
     rss_bytes,
@@ -68,6 +70,8 @@ class Timing(msgspec.Struct, frozen=True):
     heavy_warmup: float  # the 2 x 10 MB edits, whose answers take seconds at concurrency 32
     heavy_duration: float
     startup_repeats: int
+    rounds: int  # measured windows per run of a fast case, in alternating target order
+    quiet_wait: float  # longest wait, before each run, for other work on the machine to stop
 
     def window(self, pace: str) -> tuple[float, float]:
         """(warm-up, measured window) for a case of ``pace`` fast, slow or heavy."""
@@ -80,12 +84,14 @@ class Timing(msgspec.Struct, frozen=True):
 
 FULL = Timing(
     warmup=1.0,
-    duration=8.0,
+    duration=4.0,
     slow_warmup=2.0,
     slow_duration=8.0,
     heavy_warmup=4.0,
     heavy_duration=10.0,
     startup_repeats=3,
+    rounds=2,
+    quiet_wait=20.0,
 )
 QUICK = Timing(
     warmup=0.4,
@@ -95,6 +101,8 @@ QUICK = Timing(
     heavy_warmup=3.0,
     heavy_duration=4.0,
     startup_repeats=1,
+    rounds=1,
+    quiet_wait=3.0,
 )
 
 
@@ -119,12 +127,24 @@ class Case:
 
 
 @dataclass(slots=True)
+class Sample:
+    """One measured window of one run, as the load generators and /proc saw it."""
+
+    duration: float
+    loads: list[LoadResult]
+    spent: dict[str, Usage]  # process -> CPU time and page faults in the window
+    peak_rss: int | None
+    sampled_rss: int | None
+
+
+@dataclass(slots=True)
 class RunResult:
     case: str
     target: str
     concurrency: int
     completed: int
-    throughput: float  # responses per second in the window
+    throughput: float  # responses per second in the windows
+    round_throughputs: list[float]  # the same, per round (their spread shows the noise)
     p50_ms: float
     p90_ms: float
     p99_ms: float
@@ -133,7 +153,7 @@ class RunResult:
     errors: dict[str, int]
     first_error: str | None
     received_mb_per_s: float
-    cpu_percent: dict[str, float]  # process -> % of one core in the window (target, emulator, load)
+    cpu_percent: dict[str, float]  # process -> % of one core (target, emulator, load, harness, other)
     server_cpu_ms_per_request: float | None  # CPU time of the process answering the client, per response
     server_faults_per_request: int | None  # its minor page faults per response (4 KiB pages mapped in)
     peak_rss_mb: float | None  # the target's RSS high-water mark during the run (None for the emulator)
@@ -173,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--duration", type=float, help="seconds of each measured window (overrides)")
     parser.add_argument(
+        "--rounds", type=int, help="measured windows per run of the fast cases (default 2; quick 1)"
+    )
+    parser.add_argument(
         "--latency-ms", type=int, default=1000, help="emulated latency of the fan-out upstream"
     )
     parser.add_argument("--load-procs", type=int, default=1, help="load generator processes per run")
@@ -200,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         timing = msgspec.structs.replace(
             timing, duration=args.duration, slow_duration=args.duration, heavy_duration=args.duration
         )
+    if args.rounds:
+        timing = msgspec.structs.replace(timing, rounds=args.rounds)
     levels = tuple(int(level) for level in args.concurrency.split(","))
     wanted = [name.strip() for name in args.cases.split(",") if name.strip()]
     began = time.perf_counter()
@@ -263,10 +288,7 @@ class Bench:
             reset_peak_rss(self.pids["gateway"])
             for case in cases:
                 for level in case.levels or self.levels:
-                    for target, request in case.requests.items():
-                        result = self._measure(case, target, request, level)
-                        report.runs.append(result)
-                        print(progress_line(result), file=sys.stderr)
+                    report.runs.extend(self._run_level(case, level))
             report.gateway_peak_rss_mb = max(
                 (r.peak_rss_mb or 0 for r in report.runs if r.target == "gateway"), default=0
             )
@@ -439,8 +461,9 @@ class Bench:
             if problem:
                 raise SystemExit(f"{case.name} on {target} answers wrongly: {problem}")
 
-    def _measure(self, case: Case, target: str, request: Request, concurrency: int) -> RunResult:
+    def _measure(self, case: Case, target: str, request: Request, concurrency: int) -> Sample:
         warmup, duration = self.timing.window(case.pace)
+        wait_for_quiet(self.timing.quiet_wait)
         start_at = time.time() + LEAD_SECONDS
         window_start, window_end = start_at + warmup, start_at + warmup + duration
         generators = self._spawn_generators(target, request, concurrency, start_at, warmup, duration)
@@ -448,14 +471,15 @@ class Bench:
             {} if target == "direct" else {target: self.pids[target]}
         )
         server_pid = watched.get(target)
-        server = "emulator" if target == "direct" else target
         if server_pid:
             reset_peak_rss(server_pid)
 
         def snapshot() -> dict[str, Usage]:
             loads = [usage(generator.pid) for generator in generators]
             return {name: usage(pid) for name, pid in watched.items()} | {
-                "load": Usage(sum(u.cpu_seconds for u in loads), sum(u.minor_faults for u in loads))
+                "load": Usage(sum(u.cpu_seconds for u in loads), sum(u.minor_faults for u in loads)),
+                "harness": Usage(own_cpu_seconds(), 0),
+                "machine": Usage(machine_busy_seconds(), 0),
             }
 
         with RssSampler(server_pid or self.pids["emulator"]) as sampler:
@@ -464,36 +488,27 @@ class Bench:
             time.sleep(max(0.0, window_end - time.time()))
             spent = {name: used - before[name] for name, used in snapshot().items()}
             outputs = [g.communicate(timeout=600)[0] for g in generators]
-        results = [msgspec.json.decode(output, type=LoadResult) for output in outputs]
-        latencies = sorted(latency for result in results for latency in result.latencies)
-        completed = sum(result.completed_in_window for result in results)
-        errors: dict[str, int] = {}
-        for result in results:
-            for status, count in result.errors.items():
-                errors[status] = errors.get(status, 0) + count
-        return RunResult(
-            case=case.name,
-            target=target,
-            concurrency=concurrency,
-            completed=completed,
-            throughput=round(completed / duration, 2),
-            p50_ms=percentile_ms(latencies, 0.50),
-            p90_ms=percentile_ms(latencies, 0.90),
-            p99_ms=percentile_ms(latencies, 0.99),
-            mean_ms=round(statistics.fmean(latencies) * 1000, 2) if latencies else math.nan,
-            max_ms=round(latencies[-1] * 1000, 2) if latencies else math.nan,
-            errors=errors,
-            first_error=next((r.first_error for r in results if r.first_error), None),
-            received_mb_per_s=round(sum(r.bytes_received for r in results) / duration / 1e6, 1),
-            cpu_percent={name: round(100 * used.cpu_seconds / duration, 1) for name, used in spent.items()},
-            server_cpu_ms_per_request=round(1000 * spent[server].cpu_seconds / completed, 2)
-            if completed
-            else None,
-            server_faults_per_request=round(spent[server].minor_faults / completed) if completed else None,
-            peak_rss_mb=mb(peak_rss_bytes(server_pid)) if server_pid else None,
-            sampled_rss_mb=mb(sampler.peak) if server_pid else None,
-            generator_late_ms=round(max(r.started_late for r in results) * 1000, 1),
+        return Sample(
+            duration=duration,
+            loads=[msgspec.json.decode(output, type=LoadResult) for output in outputs],
+            spent=spent,
+            peak_rss=peak_rss_bytes(server_pid) if server_pid else None,
+            sampled_rss=sampler.peak if server_pid else None,
         )
+
+    def _run_level(self, case: Case, concurrency: int) -> list[RunResult]:
+        """Every target of ``case`` at one concurrency, in rounds whose target order alternates, so that
+        drift on a shared machine spreads over all targets."""
+        rounds = self.timing.rounds if case.pace == "fast" else 1
+        samples: dict[str, list[Sample]] = {target: [] for target in case.requests}
+        for index in range(rounds):
+            order = list(case.requests) if index % 2 == 0 else list(reversed(case.requests))
+            for target in order:
+                samples[target].append(self._measure(case, target, case.requests[target], concurrency))
+        results = [summarize(case.name, target, concurrency, samples[target]) for target in case.requests]
+        for result in results:
+            print(progress_line(result), file=sys.stderr)
+        return results
 
     def _spawn_generators(
         self, target: str, request: Request, concurrency: int, start_at: float, warmup: float, duration: float
@@ -527,6 +542,78 @@ class Bench:
                 )
             )
         return generators
+
+
+def summarize(case: str, target: str, concurrency: int, samples: list[Sample]) -> RunResult:
+    """One table row from the rounds of a run."""
+    loads = [load for sample in samples for load in sample.loads]
+    latencies = sorted(latency for load in loads for latency in load.latencies)
+    completed = sum(load.completed_in_window for load in loads)
+    duration = sum(sample.duration for sample in samples)
+    errors: dict[str, int] = {}
+    for load in loads:
+        for status, count in load.errors.items():
+            errors[status] = errors.get(status, 0) + count
+    spent = {
+        name: Usage(
+            sum(sample.spent[name].cpu_seconds for sample in samples),
+            sum(sample.spent[name].minor_faults for sample in samples),
+        )
+        for name in samples[0].spent
+    }
+    server = spent["emulator" if target == "direct" else target]
+    peaks = [sample.peak_rss for sample in samples if sample.peak_rss is not None]
+    sampled = [sample.sampled_rss for sample in samples if sample.sampled_rss is not None]
+    return RunResult(
+        case=case,
+        target=target,
+        concurrency=concurrency,
+        completed=completed,
+        throughput=round(completed / duration, 2),
+        round_throughputs=[
+            round(sum(load.completed_in_window for load in sample.loads) / sample.duration, 1)
+            for sample in samples
+        ],
+        p50_ms=percentile_ms(latencies, 0.50),
+        p90_ms=percentile_ms(latencies, 0.90),
+        p99_ms=percentile_ms(latencies, 0.99),
+        mean_ms=round(statistics.fmean(latencies) * 1000, 2) if latencies else math.nan,
+        max_ms=round(latencies[-1] * 1000, 2) if latencies else math.nan,
+        errors=errors,
+        first_error=next((load.first_error for load in loads if load.first_error), None),
+        received_mb_per_s=round(sum(load.bytes_received for load in loads) / duration / 1e6, 1),
+        cpu_percent=cpu_percent(spent, duration),
+        server_cpu_ms_per_request=round(1000 * server.cpu_seconds / completed, 2) if completed else None,
+        server_faults_per_request=round(server.minor_faults / completed) if completed else None,
+        peak_rss_mb=mb(max(peaks)) if peaks else None,
+        sampled_rss_mb=mb(max(sampled)) if sampled else None,
+        generator_late_ms=round(max(load.started_late for load in loads) * 1000, 1),
+    )
+
+
+QUIET_PERCENT = 15.0  # machine CPU use (% of one core) under which the machine counts as quiet
+
+
+def wait_for_quiet(longest: float) -> float:
+    """Wait until the machine has been quiet for half a second (other helpers' test runs share these cores),
+    at most ``longest`` seconds; returns the seconds waited. A run that starts on a busy machine shows it in
+    its ``other`` CPU column."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < longest:
+        before = machine_busy_seconds()
+        time.sleep(0.5)
+        if 100 * (machine_busy_seconds() - before) / 0.5 < QUIET_PERCENT:
+            break
+    return time.perf_counter() - began
+
+
+def cpu_percent(spent: dict[str, Usage], duration: float) -> dict[str, float]:
+    """% of one core per process in the window (``harness``: this process's sampling), and ``other``:
+    everything else the machine's cores did meanwhile (other people's jobs, kernel threads)."""
+    percent = {name: 100 * used.cpu_seconds / duration for name, used in spent.items()}
+    machine = percent.pop("machine")
+    ours = sum(percent.values())
+    return {name: round(value, 1) for name, value in percent.items()} | {"other": round(machine - ours, 1)}
 
 
 def routes_yaml(emulator: str, store: Path, latency_ms: int) -> str:
