@@ -1,19 +1,20 @@
 """One JSON line per image request on the ``imagegate.access`` logger.
 
 :class:`AccessLogMiddleware` opens a :class:`RequestRecord` for each ``POST /v1/images/...``; the
-gateway and the router fill it in (client model, route, every attempt and skipped target) through
-:func:`current_record`, and the middleware writes it when the response starts or the request fails. The
+gateway and the router fill it in (client model, route, every attempt and skipped target): the endpoint
+takes it from the request state (:func:`record_for`) and hands it down. The middleware writes it when the
+request ends. The
 line holds no secrets: no headers, no upstream URLs, no prompts, no error messages (only codes).
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -70,14 +71,13 @@ class RequestRecord:
         self.skipped.append(SkippedTarget(target=target, reason=reason))
 
 
-_RECORD: contextvars.ContextVar[RequestRecord | None] = contextvars.ContextVar(
-    "imagegate_request_record", default=None
-)
+RECORD_STATE_KEY = "access_record"
 
 
-def current_record() -> RequestRecord:
-    """The record of the request being handled; a detached one (never logged) outside a logged request."""
-    return _RECORD.get() or RequestRecord()
+def record_for(state: Any) -> RequestRecord:
+    """The record of the request whose ``request.state`` this is; a detached one (never logged) for requests
+    the middleware does not log."""
+    return getattr(state, RECORD_STATE_KEY, None) or RequestRecord()
 
 
 def _is_image_request(scope: Scope) -> bool:
@@ -102,7 +102,7 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         record = RequestRecord(request_id=scope.get("state", {}).get("request_id", ""))
-        token = _RECORD.set(record)
+        scope.setdefault("state", {})[RECORD_STATE_KEY] = record
         started = time.perf_counter()
         status = 500  # unless a response starts
 
@@ -115,7 +115,6 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
-            _RECORD.reset(token)
             self._write(record, scope, status, time.perf_counter() - started)
 
     def _write(self, record: RequestRecord, scope: Scope, status: int, elapsed: float) -> None:

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import endpoints
-from .accesslog import AccessLogMiddleware, current_record
+from .accesslog import AccessLogMiddleware, record_for
 from .config import RouteTable, load_routes
 from .errors import GatewayError, MethodNotAllowed, NotFound
 from .gateway import Gateway, RouteState
@@ -47,7 +47,7 @@ def error_response(error: GatewayError) -> Response:
 
 async def _on_gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    current_record().error = exc.code or exc.type
+    record_for(request.state).error = exc.code or exc.type
     return error_response(exc)
 
 

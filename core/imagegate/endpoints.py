@@ -9,6 +9,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from .accesslog import record_for
 from .capabilities import Operation
 from .errors import NotFound
 from .gateway import Gateway
@@ -30,7 +31,8 @@ def _gateway(request: Request) -> Gateway:
 async def _images(request: Request, operation: Operation) -> Response:
     gateway = _gateway(request)
     image_request = await parse_request(request, operation, gateway.routes.table.server.default_model)
-    body = await gateway.handle(image_request, request.state.request_id, str(request.base_url))
+    record = record_for(request.state)
+    body = await gateway.handle(image_request, request.state.request_id, str(request.base_url), record)
     return JSONBytes(body)
 
 

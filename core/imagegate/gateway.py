@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from .accesslog import AttemptRecord, current_record
+from .accesslog import AttemptRecord, RequestRecord
 from .adapt import Batch, Delivery, build_response
 from .config import ModelRoute, RouteTable, Target, Timeout
 from .errors import ContentPolicyViolation, GatewayError, InvalidRequest, ModelNotFound
@@ -61,11 +61,13 @@ class Gateway:
         self.hook = hook
         self.router = router or Router()
 
-    async def handle(self, request: ImageRequest, request_id: str, base_url: str) -> dict[str, Any]:
+    async def handle(
+        self, request: ImageRequest, request_id: str, base_url: str, record: RequestRecord
+    ) -> dict[str, Any]:
         table = self.routes.table
-        current_record().model = request.model
+        record.model = request.model
         self.hook.imagegate_request_received(request=request, request_id=request_id)
-        batches = await self._produce(request, table)
+        batches = await self._produce(request, table, record)
         server = table.server
         delivery = Delivery(
             transport=self.transport,
@@ -101,10 +103,9 @@ class Gateway:
             raise first_refusal
         return planned
 
-    async def _produce(self, request: ImageRequest, table: RouteTable) -> list[_Made]:
+    async def _produce(self, request: ImageRequest, table: RouteTable, record: RequestRecord) -> list[_Made]:
         candidates = self.candidates(request, table)
         route = table.models[request.model]
-        record = current_record()
         record.route = route.model
         deadline = Deadline(self.router.clock, route.retry.deadline_seconds)
         made: list[_Made] = []
@@ -119,7 +120,7 @@ class Gateway:
                 continue
             plan.batches = split_batches(remaining, target.capabilities.max_images_per_call)
             results, error = await self._run_plan(
-                request, route, target, plan, table.server.max_parallel_calls, deadline
+                request, route, target, plan, table.server.max_parallel_calls, deadline, record
             )
             made.extend(_Made(Batch(result, plan, target.capabilities), target.timeout) for result in results)
             remaining -= sum(len(result.images) for result in results)
@@ -140,6 +141,7 @@ class Gateway:
         plan: Plan,
         parallel: int,
         deadline: Deadline,
+        record: RequestRecord,
     ) -> tuple[list[ProviderResult], GatewayError | None]:
         provider = target.account.provider
         limit = asyncio.Semaphore(parallel)
@@ -161,7 +163,7 @@ class Gateway:
         async def one(call: UpstreamCall) -> ProviderResult:
             async with limit:
                 return await self.router.call(
-                    target, route, deadline, call.index, functools.partial(attempt, call)
+                    target, route, deadline, call.index, functools.partial(attempt, call), record
                 )
 
         outcomes = await asyncio.gather(

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from .accesslog import AttemptRecord, current_record
+from .accesslog import AttemptRecord, RequestRecord
 from .config import ModelRoute, Target, Timeout
 from .errors import GatewayError, ProviderNotConfigured
 from .health import HealthBook, TargetCoolingDown, target_key
@@ -60,12 +60,17 @@ class Router:
         return None if remaining is None else _cooling_down(target, remaining)
 
     async def call(
-        self, target: Target, route: ModelRoute, deadline: Deadline, call_index: int, attempt: Attempt[T]
+        self,
+        target: Target,
+        route: ModelRoute,
+        deadline: Deadline,
+        call_index: int,
+        attempt: Attempt[T],
+        log: RequestRecord,
     ) -> T:
         """Run ``attempt(timeout, record)`` on ``target`` until it succeeds or must not be retried; raise its
         last error then. ``timeout`` is the target's, shortened to what the deadline leaves."""
         key = target_key(target)
-        log = current_record()
         last_error: GatewayError | None = None
         for number in itertools.count(1):
             timeout = deadline.limit(target.timeout)

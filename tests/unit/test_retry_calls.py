@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from imagegate.accesslog import AttemptRecord
+from imagegate.accesslog import AttemptRecord, RequestRecord
 from imagegate.config import ModelRoute, RouteTable, Timeout, parse_routes
 from imagegate.errors import GatewayError, UpstreamRateLimited, UpstreamRejected, UpstreamUnavailable
 from imagegate.health import TargetCoolingDown, target_key
@@ -62,7 +62,7 @@ class Script:
 
 
 def run(router: Router, route: ModelRoute, deadline: Deadline, script: Callable[..., Any]) -> Any:
-    return router.call(route.targets[0], route, deadline, 0, script)
+    return router.call(route.targets[0], route, deadline, 0, script, RequestRecord())
 
 
 async def test_transient_failures_are_retried_with_backoff(
