@@ -118,6 +118,13 @@ class UpstreamRejected(UpstreamError):
     fallback = False
 
 
+class UpstreamNotFound(UpstreamError):
+    """The upstream does not know the model or deployment a route names: another target may, a retry cannot."""
+
+    default_code = "upstream_not_found"
+    retryable = False
+
+
 class UpstreamAuthError(UpstreamError):
     """The gateway's own upstream credentials were refused: the operator's problem, not the client's."""
 
@@ -177,10 +184,7 @@ def upstream_error(
     if status in (408, 409) or status >= 500:
         return UpstreamUnavailable(f"The upstream failed (HTTP {status}): {message}", retry_after=retry_after)
     if status == 404:
-        return UpstreamError(
-            f"The upstream does not know this model or deployment (HTTP 404): {message}",
-            code="upstream_not_found",
-        )
+        return UpstreamNotFound(f"The upstream does not know this model or deployment (HTTP 404): {message}")
     if status == 413:
         return PayloadTooLarge(f"The upstream refused the request as too large: {message}", param=param)
     return UpstreamRejected(message, code=code, param=param)

@@ -30,6 +30,7 @@ CREDENTIAL_TOKEN = "entra-token-from-credential"
 ROUTES = """
 server:
   image_store: {{directory: "{store}", ttl_seconds: 3600}}
+  retry: {{max_attempts: 1}}  # translation tests: the gateway's retries are tested in test_resilience_*
 providers:
   azure-key:
     plugin: azure
@@ -62,6 +63,7 @@ models:
 CREDENTIAL_ROUTES = """
 server:
   image_store: {{directory: "{store}", ttl_seconds: 3600}}
+  retry: {{max_attempts: 1}}  # translation tests: the gateway's retries are tested in test_resilience_*
 providers:
   azure-entra:
     plugin: azure

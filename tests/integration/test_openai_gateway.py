@@ -22,6 +22,7 @@ UPSTREAM_KEY = "sk-upstream-secret"
 ROUTES = """
 server:
   image_store: {{directory: "{store}"}}
+  retry: {{max_attempts: 1}}  # translation tests: the gateway's retries are tested in test_resilience_*
 providers:
   emu: {{plugin: openai, api_key: "${{EMU_KEY}}", base_url: "{upstream}/v1", organization: org-7, project: proj-7}}
 models:

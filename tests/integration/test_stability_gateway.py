@@ -18,6 +18,8 @@ from tests.support.images import describe, make_image
 from tests.support.servers import serve_aiohttp
 
 ROUTES = """
+server:
+  retry: {{max_attempts: 1}}  # translation tests: the gateway's retries are tested in test_resilience_*
 providers:
   stability: {{plugin: stability, api_key: "${{STABILITY_API_KEY}}", base_url: "{base_url}"}}
 models:

@@ -14,6 +14,7 @@ from imagegate.errors import (
     GatewayError,
     UpstreamAuthError,
     UpstreamError,
+    UpstreamNotFound,
     UpstreamRateLimited,
     UpstreamRejected,
 )
@@ -245,7 +246,7 @@ def test_unknown_deployment_is_an_upstream_not_found_with_the_request_id() -> No
         }
     }
     error = failure(404, body)
-    assert type(error) is UpstreamError
+    assert type(error) is UpstreamNotFound
     assert error.code == "upstream_not_found"
     assert error.fallback  # another target may have the deployment
     assert "The API deployment for this resource does not exist." in error.message

@@ -57,10 +57,6 @@ def test_refusals_and_operator_errors_are_not_retried(error: GatewayError) -> No
     assert retry_delay(error, 1, SETTINGS, random.Random(1)) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: errors.upstream_error(404) is a plain UpstreamError, retryable=True; a 4xx must not be retried",
-)
 def test_the_404_of_an_unknown_deployment_is_not_retried_but_may_fall_back() -> None:
     error = upstream_error(404, "no such deployment")
     assert error.fallback and retry_delay(error, 1, SETTINGS, random.Random(1)) is None
