@@ -23,15 +23,12 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from imagegate.app import create_app
-from imagegate.router import Router
 
 from tests.support.images import make_image
-from tests.support.servers import serve_aiohttp, serve_asgi
+from tests.support.servers import serve_aiohttp
 
 API_KEY = "faulty-key"
 
@@ -192,31 +189,3 @@ def serve_faulty(*names: str) -> Iterator[dict[str, tuple[str, FaultyUpstream]]]
             upstream = FaultyUpstream(name)
             served[name] = (stack.enter_context(serve_aiohttp(upstream.make_app)), upstream)
         yield served
-
-
-class FakeClock:
-    """The gateway's clock in tests: time moves only when slept (which returns at once) or advanced."""
-
-    def __init__(self) -> None:
-        self.time = 1000.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.time
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.time += seconds
-        await asyncio.sleep(0)
-
-    def advance(self, seconds: float) -> None:
-        self.time += seconds
-
-
-@contextlib.contextmanager
-def serve_gateway_with_router(routes_yaml: str, directory: Path, router: Router) -> Iterator[str]:
-    """Like ``tests.support.gateway.serve_gateway``, with the gateway's :class:`Router` given (a fake clock)."""
-    path = directory / "routes.yaml"
-    path.write_text(routes_yaml)
-    with serve_asgi(create_app(path, environ={}, router=router)) as base_url:
-        yield base_url

@@ -20,12 +20,12 @@ from imagegate.router import Router
 from tests.emulators.faulty import (
     API_KEY,
     Fail,
-    FakeClock,
     FaultyUpstream,
     Hold,
     serve_faulty,
-    serve_gateway_with_router,
 )
+from tests.support.clock import FakeClock
+from tests.support.gateway import serve_gateway
 
 ROUTES = """
 server:
@@ -56,7 +56,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
     with serve_faulty("a", "b") as upstreams:
         (a_url, a), (b_url, b) = upstreams["a"], upstreams["b"]
         routes = ROUTES.format(store=tmp_path / "images", key=API_KEY, a=a_url, b=b_url)
-        with serve_gateway_with_router(routes, tmp_path, Router(clock=clock, rng=random.Random(3))) as url:
+        with serve_gateway(routes, tmp_path, router=Router(clock=clock, rng=random.Random(3))) as url:
             yield Setup(url, openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0), a, b, clock)
 
 

@@ -19,12 +19,12 @@ from imagegate.router import Router
 from tests.emulators.faulty import (
     API_KEY,
     Fail,
-    FakeClock,
     FaultyUpstream,
     Hold,
     serve_faulty,
-    serve_gateway_with_router,
 )
+from tests.support.clock import FakeClock
+from tests.support.gateway import serve_gateway
 
 HEAD = """
 server:
@@ -71,7 +71,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
     with serve_faulty("a", "b") as upstreams:
         (a_url, a), (b_url, b) = upstreams["a"], upstreams["b"]
         head = HEAD.format(store=tmp_path / "images", key=API_KEY, a=a_url, b=b_url)
-        with serve_gateway_with_router(head + FIRST, tmp_path, Router(clock=FakeClock())) as url:
+        with serve_gateway(head + FIRST, tmp_path, router=Router(clock=FakeClock())) as url:
             client = openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0)
             yield Setup(url, client, tmp_path / "routes.yaml", head, a, b)
 

@@ -16,14 +16,14 @@ from imagegate.router import Router
 from tests.emulators.faulty import (
     API_KEY,
     Fail,
-    FakeClock,
     FaultyUpstream,
     Reset,
     Slow,
     Truncated,
     serve_faulty,
-    serve_gateway_with_router,
 )
+from tests.support.clock import FakeClock
+from tests.support.gateway import serve_gateway
 from tests.support.images import describe
 from tests.support.servers import free_port
 
@@ -69,7 +69,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
             store=tmp_path / "images", key=API_KEY, a=a_url, b=b_url, closed_port=free_port()
         )
         router = Router(clock=clock, rng=random.Random(7))
-        with serve_gateway_with_router(routes, tmp_path, router) as base_url:
+        with serve_gateway(routes, tmp_path, router=router) as base_url:
             client = openai.OpenAI(base_url=base_url + "/v1", api_key="client-key", max_retries=0)
             yield Setup(client, a, b, clock)
 

@@ -14,7 +14,7 @@ from imagegate.errors import (
 )
 from imagegate.health import HealthBook, Permit
 
-from tests.emulators.faulty import FakeClock
+from tests.support.clock import FakeClock
 
 SETTINGS = CooldownSettings(failures=3, window_seconds=60, duration_seconds=30)
 KEY = ("acct", "model", b"{}")

@@ -17,7 +17,7 @@ from imagegate.plugins import build_plugin_manager, collect_providers
 from imagegate.retry import Deadline, DeadlineExceeded
 from imagegate.router import Router
 
-from tests.emulators.faulty import FakeClock
+from tests.support.clock import FakeClock
 
 ROUTES = """
 providers:

@@ -19,7 +19,7 @@ from imagegate.errors import (
 )
 from imagegate.retry import Deadline, DeadlineExceeded, backoff_delay, retry_delay
 
-from tests.emulators.faulty import FakeClock
+from tests.support.clock import FakeClock
 
 SETTINGS = RetrySettings(max_attempts=4, backoff_seconds=1, max_backoff_seconds=5, max_retry_after_seconds=30)
 

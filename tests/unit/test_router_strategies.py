@@ -12,7 +12,7 @@ from imagegate.health import TargetCoolingDown, target_key
 from imagegate.plugins import build_plugin_manager, collect_providers
 from imagegate.router import Router
 
-from tests.emulators.faulty import FakeClock
+from tests.support.clock import FakeClock
 
 ROUTES = """
 providers:
