@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+from contextlib import aclosing
 from typing import Any
 
 import msgspec
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from .capabilities import Operation
@@ -24,6 +25,16 @@ from .images import CONTENT_TYPES, INPUT_FORMATS, read_header
 from .request import KNOWN_FIELDS, ImageParams, ImageRequest, InputImage
 
 IMAGE_FIELDS = ("image", "image[]")
+
+
+class UploadParser(MultiPartParser):
+    """Starlette's parser with uploads of up to 4 MB kept in memory: past its default of 1 MB, each chunk
+    written to the spool costs a thread hop, and forwarding reads it back the same way. In memory, an upload
+    is forwarded upstream as a zero-copy view. Larger uploads still spool to disk, which bounds memory."""
+
+    spool_max_size = 4 * 1024 * 1024
+
+
 MAX_IMAGES = 16
 
 
@@ -120,7 +131,9 @@ def _data_url_image(reference: Any, param: str) -> InputImage:
 
 async def _from_multipart(request: Request, operation: Operation, default_model: str | None) -> ImageRequest:
     try:
-        form = await request.form(max_files=MAX_IMAGES + 2, max_fields=200)
+        async with aclosing(request.stream()) as stream:
+            parser = UploadParser(request.headers, stream, max_files=MAX_IMAGES + 2, max_fields=200)
+            form = await parser.parse()
     except (MultiPartException, HTTPException, ValueError) as exc:
         detail = getattr(exc, "detail", None) or getattr(exc, "message", None) or str(exc)
         raise InvalidRequest(

@@ -16,6 +16,7 @@ import httpx
 import openai
 import pytest
 from aiohttp import web
+from imagegate.parsing import UploadParser
 from PIL import Image
 
 from tests.emulators import openai_dialect, pixelworks
@@ -171,12 +172,14 @@ def test_unsupported_combinations_are_clear_400s(
     assert len(received) == calls_before  # refused before any upstream call
 
 
-def test_fanned_out_edit_sends_the_whole_upload_with_every_call(client: openai.OpenAI) -> None:
-    # 3 MB of noise: the upload spools to disk, and three concurrent calls stream it at their own offsets.
-    big = Image.frombytes("RGB", (1024, 1024), os.urandom(1024 * 1024 * 3))
+def test_fanned_out_edit_sends_a_disk_spooled_upload_whole_with_every_call(client: openai.OpenAI) -> None:
+    # 6 MB of noise: past the in-memory limit the upload spools to disk, and three concurrent calls stream it
+    # at their own offsets.
+    big = Image.frombytes("RGB", (1408, 1408), os.urandom(1408 * 1408 * 3))
     buffer = io.BytesIO()
     big.save(buffer, "PNG", compress_level=0)
     upload = buffer.getvalue()
+    assert len(upload) > UploadParser.spool_max_size
     received = APPS["openai"]["received"]
     before = len(received)
     result = client.images.edit(
