@@ -30,10 +30,40 @@ def _target(name: str, measured: float | None, goal: float, unit: str, at_most: 
     return {"name": name, "measured": measured, "goal": goal, "unit": unit, "at_most": at_most, "met": met}
 
 
+GATEWAYS = ("gateway", "candidate")
+
+
 def evaluate_targets(report: Any) -> list[dict[str, object]]:
+    """The issue's targets for the gateway (and for a candidate, where the run had one)."""
+    targets = []
+    for name in GATEWAYS:
+        if any(run.target == name for run in report.runs):
+            targets.extend(_run_targets(report, name))
+    targets.append(
+        _target(
+            "gateway: idle RSS after start (median)",
+            statistics.median(report.startup.idle_rss_mb),
+            IDLE_RSS_GOAL_MB,
+            "MB",
+            True,
+        )
+    )
+    targets.append(
+        _target(
+            "gateway: start to ready (median)",
+            statistics.median(report.startup.seconds_to_ready),
+            READY_GOAL_SECONDS,
+            "s",
+            True,
+        )
+    )
+    return targets
+
+
+def _run_targets(report: Any, name: str) -> list[dict[str, object]]:
     targets = []
     for case in ("generate", "edit"):
-        gateway, passthrough = _find(report, case, "gateway", 8), _find(report, case, "passthrough", 8)
+        gateway, passthrough = _find(report, case, name, 8), _find(report, case, "passthrough", 8)
         ratio = (
             gateway.throughput / passthrough.throughput
             if gateway and passthrough and passthrough.throughput
@@ -41,60 +71,42 @@ def evaluate_targets(report: Any) -> list[dict[str, object]]:
         )
         targets.append(
             _target(
-                f"{case}: throughput at c=8 vs pass-through",
+                f"{name}: {case} throughput at c=8 vs pass-through",
                 _round(ratio, 3),
                 THROUGHPUT_RATIO_GOAL,
                 "x",
                 False,
             )
         )
-        gateway, passthrough = _find(report, case, "gateway", 1), _find(report, case, "passthrough", 1)
+        gateway, passthrough = _find(report, case, name, 1), _find(report, case, "passthrough", 1)
         overhead = gateway.p50_ms - passthrough.p50_ms if gateway and passthrough else None
         targets.append(
             _target(
-                f"{case}: p50 above pass-through at c=1",
+                f"{name}: {case} p50 above pass-through at c=1",
                 _round(overhead, 2),
                 LATENCY_OVERHEAD_GOAL_MS,
                 "ms",
                 True,
             )
         )
-    fanout, one_call = _find(report, "fanout", "gateway", 1), _find(report, "one-call", "direct", 1)
+    fanout, one_call = _find(report, "fanout", name, 1), _find(report, "one-call", "direct", 1)
     ratio = fanout.p50_ms / one_call.p50_ms if fanout and one_call else None
     targets.append(
         _target(
-            "fan-out n=4 wall time vs one upstream call (c=1, p50)",
+            f"{name}: fan-out n=4 wall time vs one upstream call (c=1, p50)",
             _round(ratio, 3),
             FANOUT_RATIO_GOAL,
             "x",
             True,
         )
     )
+    big = _find(report, "big-edit", name, 32)
     targets.append(
         _target(
-            "idle RSS after start (median)",
-            statistics.median(report.startup.idle_rss_mb),
-            IDLE_RSS_GOAL_MB,
-            "MB",
-            True,
-        )
-    )
-    big = _find(report, "big-edit", "gateway", 32)
-    targets.append(
-        _target(
-            "peak RSS, 32 concurrent edits of 2 x 10 MB",
+            f"{name}: peak RSS, 32 concurrent edits of 2 x 10 MB",
             big.peak_rss_mb if big else None,
             BIG_EDIT_RSS_GOAL_MB,
             "MB",
-            True,
-        )
-    )
-    targets.append(
-        _target(
-            "start to ready (median)",
-            statistics.median(report.startup.seconds_to_ready),
-            READY_GOAL_SECONDS,
-            "s",
             True,
         )
     )
@@ -155,11 +167,17 @@ def render(report: Any) -> str:
     lines = [
         f"imagegate bench - {machine['cores']} cores ({machine['cpu']}), {machine['memory_gb']} GB, Linux "
         f"{machine['kernel']}, Python {machine['python']}, {machine['date']}",
-        f"gateway: {settings['gateway_src'] or 'installed'} (repository at {machine['commit']})",
+        f"gateway: {settings['gateway_src'] or 'installed'} (repository at {machine['commit']}), malloc "
+        f"{settings['malloc']}"
+        + (
+            f"; candidate: {settings['candidate_src']}, malloc {settings['candidate_malloc']}"
+            if settings.get("candidate_src")
+            else ""
+        ),
         f"windows: {timing.rounds} x {timing.duration:g} s after {timing.warmup:g} s warm-up (1 s latency cases "
         f"{timing.slow_duration:g} s after {timing.slow_warmup:g} s, big edits {timing.heavy_duration:g} s after "
         f"{timing.heavy_warmup:g} s); load processes per run: {settings['load_procs']}; "
-        f"workers: {settings['workers']}; log level: {settings['log_level']}; malloc: {settings['malloc']}",
+        f"workers: {settings['workers']}; log level: {settings['log_level']}",
         "",
         _heading(),
     ]
@@ -170,7 +188,7 @@ def render(report: Any) -> str:
         previous = (run.case, run.concurrency)
         passthrough = _find(report, run.case, "passthrough", run.concurrency)
         direct = _find(report, run.case, "direct", run.concurrency)
-        compare = run.target == "gateway"
+        compare = run.target in GATEWAYS
         ratio = (
             run.throughput / passthrough.throughput
             if compare and passthrough and passthrough.throughput
@@ -219,7 +237,7 @@ def render(report: Any) -> str:
         verdict = {True: "met", False: "MISSED", None: "not measured"}[target["met"]]
         relation = "<=" if target["at_most"] else ">="
         lines.append(
-            f"  {target['name']:58} {_cell(target['measured'], 'g'):>8} {target['unit']:2} "
+            f"  {target['name']:68} {_cell(target['measured'], 'g'):>8} {target['unit']:2} "
             f"(goal {relation} {target['goal']:g})  {verdict}"
         )
     return "\n".join(lines)

@@ -212,6 +212,13 @@ def main(argv: list[str] | None = None) -> int:
         help="serve the gateway from this source tree (its core/ and plugins/) instead of the installed one",
     )
     parser.add_argument(
+        "--candidate-src",
+        help="also run a second gateway from this source tree, as target 'candidate', in the same rounds",
+    )
+    parser.add_argument(
+        "--candidate-malloc", choices=("default", "tuned"), help="malloc of the candidate (default: --malloc)"
+    )
+    parser.add_argument(
         "--hold",
         type=float,
         default=0,
@@ -253,8 +260,10 @@ class Bench:
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         }
+        self.base_env = base_env
         self.tool_env = base_env | TUNED_MALLOC
         self.env = self.tool_env if args.malloc == "tuned" else base_env
+        self.gateways = ("gateway", "candidate") if args.candidate_src else ("gateway",)
         self.bases: dict[str, str] = {}
         self.pids: dict[str, int] = {}
 
@@ -276,6 +285,8 @@ class Bench:
                     "log_level": self.args.log_level,
                     "malloc": self.args.malloc,
                     "gateway_src": self.args.gateway_src,
+                    "candidate_src": self.args.candidate_src,
+                    "candidate_malloc": self.args.candidate_malloc or self.args.malloc,
                 },
                 assets=assets.sizes(),
                 startup=startup,
@@ -304,7 +315,7 @@ class Bench:
 
     @contextlib.contextmanager
     def _services(self, assets: payloads.Assets) -> Iterator[tuple[Startup, Service]]:
-        ports = {name: free_port() for name in ("direct", "passthrough", "gateway")}
+        ports = {name: free_port() for name in ("direct", "passthrough", *self.gateways)}
         self.bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         emulator = Service(
             "emulator",
@@ -342,18 +353,6 @@ class Bench:
         )
         routes = self.work / "routes.yaml"
         routes.write_text(routes_yaml(self.bases["direct"], self.work / "store", self.args.latency_ms))
-        gateway_command = [
-            *self._gateway_program(),
-            "serve",
-            "--routes",
-            str(routes),
-            "--port",
-            str(ports["gateway"]),
-            "--workers",
-            str(self.args.workers),
-            "--log-level",
-            self.args.log_level,
-        ]
         started: list[Service] = []
         try:
             emulator.start()
@@ -361,13 +360,7 @@ class Bench:
             startup = Startup(seconds_to_ready=[], idle_rss_mb=[])
             gateway = None
             for attempt in range(self.timing.startup_repeats):
-                gateway = Service(
-                    "gateway",
-                    gateway_command,
-                    self.bases["gateway"] + "/readyz",
-                    self.work / "gateway.log",
-                    self._gateway_env(),
-                )
+                gateway = self._gateway_service("gateway", routes, ports["gateway"])
                 startup.seconds_to_ready.append(round(gateway.start(), 3))
                 time.sleep(1.0)
                 startup.idle_rss_mb.append(mb(rss_bytes(gateway.pid)))
@@ -375,33 +368,46 @@ class Bench:
                     gateway.stop()
             assert gateway is not None
             started.append(gateway)
+            self.pids["gateway"] = gateway.pid
+            if self.args.candidate_src:
+                candidate = self._gateway_service("candidate", routes, ports["candidate"])
+                candidate.start()
+                started.append(candidate)
+                self.pids["candidate"] = candidate.pid
             passthrough.start()
             started.append(passthrough)
             time.sleep(0.5)
-            self.pids = {
-                "direct": emulator.pid,
-                "emulator": emulator.pid,
-                "passthrough": passthrough.pid,
-                "gateway": gateway.pid,
-            }
+            self.pids |= {"direct": emulator.pid, "emulator": emulator.pid, "passthrough": passthrough.pid}
             yield startup, passthrough
         finally:
             for service in reversed(started):
                 service.stop()
 
-    def _gateway_program(self) -> list[str]:
-        """``imagegate`` as installed, or ``python -m imagegate.cli`` for a source tree given with --gateway-src."""
+    def _gateway_service(self, name: str, routes: Path, port: int) -> Service:
+        """The gateway (``imagegate serve`` as installed, or from --gateway-src), or the candidate (from
+        --candidate-src): the same routes file, each on its own port."""
+        source = self.args.candidate_src if name == "candidate" else self.args.gateway_src
+        malloc = (self.args.candidate_malloc or self.args.malloc) if name == "candidate" else self.args.malloc
         script = shutil.which("imagegate")
-        if script and not self.args.gateway_src:
-            return [script]
-        return [sys.executable, "-m", "imagegate.cli"]
-
-    def _gateway_env(self) -> dict[str, str]:
-        if not self.args.gateway_src:
-            return self.env
-        source = Path(self.args.gateway_src).resolve()
-        paths = [str(source / "core"), str(source / "plugins"), self.env["PYTHONPATH"]]
-        return self.env | {"PYTHONPATH": os.pathsep.join(paths)}
+        program = [script] if script and not source else [sys.executable, "-m", "imagegate.cli"]
+        command = [
+            *program,
+            "serve",
+            "--routes",
+            str(routes),
+            "--port",
+            str(port),
+            "--workers",
+            str(self.args.workers),
+            "--log-level",
+            self.args.log_level,
+        ]
+        env = self.tool_env if malloc == "tuned" else self.base_env
+        if source:
+            root = Path(source).resolve()
+            paths = [str(root / "core"), str(root / "plugins"), env["PYTHONPATH"]]
+            env = env | {"PYTHONPATH": os.pathsep.join(paths)}
+        return Service(name, command, self.bases[name] + "/readyz", self.work / f"{name}.log", env)
 
     def _cases(self, assets: payloads.Assets) -> list[Case]:
         generate = Request(GENERATIONS, body_text=json_text(model=MODEL, prompt=PROMPT, size="1024x1024"))
@@ -418,21 +424,21 @@ class Bench:
         one_gateway = Request(GENERATIONS, body_text=json_text(model=FANOUT_MODEL, prompt=PROMPT, n=1))
         fanout = Request(GENERATIONS, body_text=json_text(model=FANOUT_MODEL, prompt=PROMPT, n=4))
         result_png = assets.result_png.read_bytes()
-        every = ("direct", "passthrough", "gateway")
+        every = ("direct", "passthrough", *self.gateways)
         return [
             Case("generate", dict.fromkeys(every, generate), b64_check(result_png, 1)),
             Case("edit", dict.fromkeys(every, edit), b64_check(result_png, 1)),
-            Case("url", {"gateway": url}, self._url_check(result_png)),
+            Case("url", dict.fromkeys(self.gateways, url), self._url_check(result_png)),
             Case(
                 "one-call",
-                {"direct": one_direct, "gateway": one_gateway},
+                {"direct": one_direct} | dict.fromkeys(self.gateways, one_gateway),
                 b64_check(result_png, 1),
                 pace="slow",
             ),
-            Case("fanout", {"gateway": fanout}, b64_check(result_png, 4), pace="slow"),
+            Case("fanout", dict.fromkeys(self.gateways, fanout), b64_check(result_png, 4), pace="slow"),
             Case(
                 "big-edit",
-                dict.fromkeys(("passthrough", "gateway"), big_edit),
+                dict.fromkeys(("passthrough", *self.gateways), big_edit),
                 b64_check(result_png, 1),
                 levels=(32,),
                 pace="heavy",
