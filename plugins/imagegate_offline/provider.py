@@ -15,7 +15,9 @@ import io
 import random
 from typing import Any
 
+import msgspec
 from imagegate import ModelCapabilities, Provider, ProviderResult, ResultImage, SizeSpec, UpstreamCall
+from imagegate.errors import InvalidRequest
 from imagegate.provider import Send
 from PIL import Image, ImageChops, ImageDraw, ImageOps
 
@@ -79,8 +81,16 @@ def render(call: UpstreamCall) -> ProviderResult:
 
 def _seed(call: UpstreamCall) -> int:
     if "seed" in call.params:
-        return int(call.params["seed"])
+        return _whole_number(call.params["seed"], "seed")
     return int.from_bytes(hashlib.sha256((call.prompt or "").encode()).digest()[:8], "big")
+
+
+def _whole_number(value: Any, param: str) -> int:
+    """An extra field as an integer; multipart sends "42", JSON 42."""
+    try:
+        return msgspec.convert(value, int, strict=False)
+    except msgspec.ValidationError:
+        raise InvalidRequest(f"'{param}' must be a whole number; got {value!r}.", param=param) from None
 
 
 def _size(call: UpstreamCall) -> tuple[int, int]:

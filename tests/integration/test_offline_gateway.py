@@ -173,6 +173,8 @@ def assert_error(response: httpx.Response, status: int, param: str | None, code:
         ({"model": MODEL, "prompt": "x", "stream": True}, 400, "stream", None),
         ({"model": MODEL, "prompt": "x", "nonsense_field": 1}, 400, "nonsense_field", "unknown_parameter"),
         ({"model": MODEL, "prompt": 42}, 400, "prompt", "invalid_value"),
+        ({"model": MODEL, "prompt": "x", "seed": "abc"}, 400, "seed", None),
+        ({"model": MODEL, "prompt": "x", "seed": [1]}, 400, "seed", None),
     ],
 )
 def test_bad_generation_requests(
@@ -295,3 +297,13 @@ def test_json_edit_with_data_url(offline_gateway: str) -> None:
     )
     assert response.status_code == 200, response.text
     assert describe(base64.b64decode(response.json()["data"][0]["b64_json"]))[1:3] == (64, 48)
+
+
+def test_seed_extra_field_from_json_and_multipart(offline_client: openai.OpenAI) -> None:
+    one = offline_client.images.generate(model=MODEL, prompt="a", size="64x64", extra_body={"seed": 7})
+    two = offline_client.images.generate(model=MODEL, prompt="b", size="64x64", extra_body={"seed": 7})
+    assert one.data[0].b64_json == two.data[0].b64_json  # the seed, not the prompt, decides
+    edited = offline_client.images.edit(
+        model=MODEL, prompt="x", image=("a.png", make_image(64, 64), "image/png"), extra_body={"seed": "7"}
+    )
+    assert describe(decode(edited.data[0]))[1:3] == (64, 64)

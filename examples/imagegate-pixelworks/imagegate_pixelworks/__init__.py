@@ -17,7 +17,7 @@ from imagegate import (
     UpstreamResponse,
     hookimpl,
 )
-from imagegate.errors import upstream_error
+from imagegate.errors import InvalidRequest, upstream_error
 
 CAPABILITIES = ModelCapabilities(
     sizes=SizeSpec(multiple_of=64, min_side=64, max_side=2048, default="1024x1024"),
@@ -51,7 +51,13 @@ class PixelworksProvider(Provider):
         width, _, height = (call.size or "1024x1024").partition("x")
         body: dict[str, Any] = {"prompt": call.prompt, "width": int(width), "height": int(height)}
         if "seed" in call.params:
-            body["seed"] = int(call.params["seed"]) + call.index  # distinct images across a fan-out
+            try:
+                seed = msgspec.convert(
+                    call.params["seed"], int, strict=False
+                )  # "42" from multipart, 42 from JSON
+            except msgspec.ValidationError:
+                raise InvalidRequest("'seed' must be a whole number.", param="seed") from None
+            body["seed"] = seed + call.index  # distinct images across a fan-out
         return UpstreamRequest(
             url=call.account.base_url.rstrip("/") + "/render",
             headers={"Authorization": f"Token {call.account.api_key}", "Accept": "image/png"},
