@@ -147,11 +147,26 @@ COLUMNS = (
     ("flt/req", "7.0f"),
     ("RSS MB", "6.0f"),
     ("err", ">4"),
+    ("note", "<4"),
 )
+GENERATOR_BOUND_PERCENT = 90.0  # a load generator this busy may be what limits the row
+BUSY_MACHINE_PERCENT = 30.0  # this much CPU used by others during a row makes it suspect
+
+
+def _note(cpu: dict[str, float], generators: int) -> str:
+    """``gen``: the load generators were near their limit; ``busy``: others used the machine meanwhile."""
+    notes = []
+    if cpu["load"] >= GENERATOR_BOUND_PERCENT * generators:
+        notes.append("gen")
+    if cpu["other"] >= BUSY_MACHINE_PERCENT:
+        notes.append("busy")
+    return ",".join(notes)
 
 
 def _row(values: list[object]) -> str:
-    return " ".join(_cell(value, pattern) for (_, pattern), value in zip(COLUMNS, values, strict=True))
+    return " ".join(
+        _cell(value, pattern) for (_, pattern), value in zip(COLUMNS, values, strict=True)
+    ).rstrip()
 
 
 def _heading() -> str:
@@ -174,9 +189,9 @@ def render(report: Any) -> str:
             if settings.get("candidate_src")
             else ""
         ),
-        f"windows: {timing.rounds} x {timing.duration:g} s after {timing.warmup:g} s warm-up (1 s latency cases "
-        f"{timing.slow_duration:g} s after {timing.slow_warmup:g} s, big edits {timing.heavy_duration:g} s after "
-        f"{timing.heavy_warmup:g} s); load processes per run: {settings['load_procs']}; "
+        f"windows: {timing['rounds']} x {timing['duration']:g} s after {timing['warmup']:g} s warm-up (1 s latency "
+        f"cases {timing['slow_duration']:g} s after {timing['slow_warmup']:g} s, big edits "
+        f"{timing['heavy_duration']:g} s after {timing['heavy_warmup']:g} s); load processes per run: {settings['load_procs']}; "
         f"workers: {settings['workers']}; log level: {settings['log_level']}",
         "",
         _heading(),
@@ -217,6 +232,7 @@ def render(report: Any) -> str:
                     run.server_faults_per_request,
                     run.peak_rss_mb,
                     sum(run.errors.values()),
+                    _note(cpu, max(1, min(settings["load_procs"], run.concurrency))),
                 ]
             )
         )

@@ -224,7 +224,11 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="keep the servers up this many seconds after the runs (profiling)",
     )
+    parser.add_argument("--render", metavar="JSON", help="print the table of a saved run and exit")
     args = parser.parse_args(argv)
+    if args.render:
+        print(render(msgspec.json.decode(Path(args.render).read_bytes(), type=Report)))
+        return 0
     timing = QUICK if args.quick else FULL
     if args.duration:
         timing = msgspec.structs.replace(
@@ -276,7 +280,7 @@ class Bench:
             report = Report(
                 machine=machine_info(),
                 settings={
-                    "timing": self.timing,
+                    "timing": msgspec.structs.asdict(self.timing),
                     "levels": list(self.levels),
                     "cases": self.wanted,
                     "latency_ms": self.args.latency_ms,
