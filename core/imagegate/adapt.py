@@ -100,7 +100,7 @@ async def _adapt_image(
         name = await delivery.store.put(image.data(), header.format)
         item["url"] = delivery.public_base_url.rstrip("/") + HOSTED_PATH + name
     else:
-        item["b64_json"] = image.b64()
+        item["b64_json"] = image.b64_json_value()
     return _finish(item, image), (header.size if header and wants_size else None)
 
 

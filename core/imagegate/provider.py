@@ -9,15 +9,25 @@ calls (submit, then poll) overrides :meth:`Provider.run` and uses the ``send`` i
 
 from __future__ import annotations
 
-import base64
+import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import msgspec
+from pybase64 import b64decode, b64encode  # SIMD base64: many times the standard library's speed on images
 
 from .capabilities import ModelCapabilities, Operation
 from .request import InputImage
+
+
+def decode_base64(text: str | bytes | memoryview) -> bytes:
+    """Strict decoding first (the fast path); whatever the standard library's lenient decoder accepts
+    (line breaks, stray characters) still decodes."""
+    try:
+        return b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return b64decode(text)
 
 
 class AccountConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -91,12 +101,12 @@ class UpstreamResponse:
 class ResultImage:
     """One image as the upstream gave it: base64 text, raw bytes or a URL. Conversions happen at most once."""
 
-    __slots__ = ("_b64", "_data", "extra", "revised_prompt", "url")
+    __slots__ = ("_b64", "_b64_json_literal", "_data", "extra", "revised_prompt", "url")
 
     def __init__(
         self,
         *,
-        b64_json: str | None = None,
+        b64_json: str | msgspec.Raw | None = None,
         data: bytes | None = None,
         url: str | None = None,
         revised_prompt: str | None = None,
@@ -104,7 +114,9 @@ class ResultImage:
     ) -> None:
         if b64_json is None and data is None and url is None:
             raise ValueError("a ResultImage needs b64_json, data or url")
-        self._b64 = b64_json
+        # A JSON string literal taken verbatim from the upstream's body: spliced into the response unparsed.
+        self._b64_json_literal = b64_json if isinstance(b64_json, msgspec.Raw) else None
+        self._b64 = None if isinstance(b64_json, msgspec.Raw) else b64_json
         self._data = data
         self.url = url
         self.revised_prompt = revised_prompt
@@ -112,22 +124,35 @@ class ResultImage:
 
     @property
     def has_bytes(self) -> bool:
-        return self._data is not None or self._b64 is not None
+        return self._data is not None or self._b64 is not None or self._b64_json_literal is not None
+
+    def b64_json_value(self) -> str | msgspec.Raw:
+        """The base64 text for a response body: the upstream's own JSON literal when untouched."""
+        return self._b64_json_literal if self._b64_json_literal is not None else self.b64()
 
     def data(self) -> bytes:
         if self._data is None:
+            literal = self._b64_json_literal
+            if self._b64 is None and literal is not None:
+                try:  # the literal without its quotes is the base64 text unless it holds JSON escapes
+                    self._data = b64decode(memoryview(literal)[1:-1], validate=True)
+                    return self._data
+                except (binascii.Error, ValueError):
+                    self._b64 = msgspec.json.decode(literal, type=str)
             if self._b64 is None:
                 raise ValueError("image only has a URL; the core downloads it first")
-            self._data = base64.b64decode(self._b64)
+            self._data = decode_base64(self._b64)
         return self._data
 
     def b64(self) -> str:
+        if self._b64 is None and self._b64_json_literal is not None:
+            self._b64 = msgspec.json.decode(self._b64_json_literal, type=str)
         if self._b64 is None:
-            self._b64 = base64.b64encode(self.data()).decode("ascii")
+            self._b64 = b64encode(self.data()).decode("ascii")
         return self._b64
 
     def replace_data(self, data: bytes) -> None:
-        self._data, self._b64, self.url = data, None, None
+        self._data, self._b64, self._b64_json_literal, self.url = data, None, None, None
 
 
 class Usage(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -16,7 +16,7 @@ from .errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from .provider import FilePart, UpstreamRequest, UpstreamResponse
 from .request import InputImage
 
-CHUNK = 256 * 1024
+CHUNK = 1024 * 1024
 
 
 class Transport:

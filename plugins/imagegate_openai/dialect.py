@@ -119,7 +119,7 @@ def multipart_form(call: UpstreamCall, *, include_model: bool = True) -> list[tu
 class _ImagesResponse(msgspec.Struct):
     """A 200 body of the Images API. Items stay mappings so unknown per-image keys survive."""
 
-    data: list[dict[str, Any]] | None = None
+    data: list[dict[str, msgspec.Raw]] | None = None
     created: int | None = None
     background: str | None = None
     output_format: str | None = None
@@ -138,8 +138,17 @@ def _usage(raw: Any) -> Usage | None:
         return None  # an odd usage shape from a compatible upstream must not lose the images
 
 
-def _result_image(item: dict[str, Any]) -> ResultImage:
-    b64_json = item.pop("b64_json", None) or None
+_EMPTY_LITERALS = (b"null", b'""')
+
+
+def _result_image(raw_item: dict[str, msgspec.Raw]) -> ResultImage:
+    # The base64 text stays the upstream's JSON literal (no copy, no re-escaping); the rest is decoded.
+    b64_literal = raw_item.pop("b64_json", None)
+    empty = b64_literal is None or (len(b64_literal) <= 4 and bytes(b64_literal) in _EMPTY_LITERALS)
+    if not empty and memoryview(b64_literal)[:1] != b'"':
+        raise UpstreamError("The upstream answered with a b64_json that is not a string.")
+    b64_json = None if empty else b64_literal
+    item = {key: msgspec.json.decode(value) for key, value in raw_item.items()}
     url = item.pop("url", None) or None
     revised_prompt = item.pop("revised_prompt", None)
     if b64_json is None and url is None:
