@@ -1,4 +1,4 @@
-"""The benchmark: ``python -m bench.run`` (about 6 minutes) or ``python -m bench.run --quick`` (about 1).
+"""The benchmark: ``python -m bench.run`` (about 7 minutes) or ``python -m bench.run --quick`` (about 80 s).
 
 It starts on loopback an OpenAI-dialect upstream emulator, the gateway (``imagegate serve``) and a reference
 pass-through proxy, each in its own process, and drives them with closed-loop load generators (their own
@@ -52,7 +52,7 @@ FANOUT_MODEL = "gpt-image-1-one-per-call"
 PROMPT = "A lighthouse on a cliff at dusk, photorealistic"
 GENERATIONS = "/v1/images/generations"
 EDITS = "/v1/images/edits"
-LEAD_SECONDS = 0.8  # time given to a load generator process to start before the common start instant
+LEAD_SECONDS = 0.5  # time given to a load generator process to start before the common start instant
 # glibc keeps freed memory instead of handing every megabyte-sized buffer back to the kernel and faulting it
 # in again on the next request (see README). Always used for the emulator and the load generators; used for
 # the gateway and the pass-through with --malloc tuned.
@@ -72,6 +72,7 @@ class Timing(msgspec.Struct, frozen=True):
     startup_repeats: int
     rounds: int  # measured windows per run of a fast case, in alternating target order
     quiet_wait: float  # longest wait, before each run, for other work on the machine to stop
+    slow_levels: tuple[int, ...] | None  # concurrency levels of the 1 s latency cases (None: all)
 
     def window(self, pace: str) -> tuple[float, float]:
         """(warm-up, measured window) for a case of ``pace`` fast, slow or heavy."""
@@ -92,17 +93,19 @@ FULL = Timing(
     startup_repeats=3,
     rounds=2,
     quiet_wait=20.0,
+    slow_levels=None,
 )
 QUICK = Timing(
     warmup=0.4,
     duration=1.2,
     slow_warmup=1.2,
     slow_duration=2.2,
-    heavy_warmup=3.0,
-    heavy_duration=4.0,
+    heavy_warmup=2.0,
+    heavy_duration=3.0,
     startup_repeats=1,
     rounds=1,
-    quiet_wait=3.0,
+    quiet_wait=0.0,
+    slow_levels=(1,),
 )
 
 
@@ -184,7 +187,9 @@ class Report:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="short windows, one start-up sample (~1 min)")
+    parser.add_argument(
+        "--quick", action="store_true", help="short windows, one round, one start-up sample (~80 s)"
+    )
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated levels (default 1,8,32)")
     parser.add_argument(
         "--cases",
@@ -302,7 +307,7 @@ class Bench:
                 self._verify(case)
             reset_peak_rss(self.pids["gateway"])
             for case in cases:
-                for level in case.levels or self.levels:
+                for level in self._levels(case):
                     report.runs.extend(self._run_level(case, level))
             report.gateway_peak_rss_mb = max(
                 (r.peak_rss_mb or 0 for r in report.runs if r.target == "gateway"), default=0
@@ -506,6 +511,13 @@ class Bench:
             sampled_rss=sampler.peak if server_pid else None,
         )
 
+    def _levels(self, case: Case) -> tuple[int, ...]:
+        if case.levels:
+            return case.levels
+        if case.pace == "slow" and self.timing.slow_levels:
+            return tuple(level for level in self.levels if level in self.timing.slow_levels) or self.levels
+        return self.levels
+
     def _run_level(self, case: Case, concurrency: int) -> list[RunResult]:
         """Every target of ``case`` at one concurrency, in rounds whose target order alternates, so that
         drift on a shared machine spreads over all targets."""
@@ -604,17 +616,15 @@ def summarize(case: str, target: str, concurrency: int, samples: list[Sample]) -
 QUIET_PERCENT = 15.0  # machine CPU use (% of one core) under which the machine counts as quiet
 
 
-def wait_for_quiet(longest: float) -> float:
-    """Wait until the machine has been quiet for half a second (other helpers' test runs share these cores),
-    at most ``longest`` seconds; returns the seconds waited. A run that starts on a busy machine shows it in
-    its ``other`` CPU column."""
+def wait_for_quiet(longest: float) -> None:
+    """Wait until the machine has been quiet for half a second (other sessions' test runs share these
+    cores), at most ``longest`` seconds. A run that starts on a busy machine shows it in its ``other`` CPU."""
     began = time.perf_counter()
     while time.perf_counter() - began < longest:
         before = machine_busy_seconds()
         time.sleep(0.5)
         if 100 * (machine_busy_seconds() - before) / 0.5 < QUIET_PERCENT:
-            break
-    return time.perf_counter() - began
+            return
 
 
 def cpu_percent(spent: dict[str, Usage], duration: float) -> dict[str, float]:
