@@ -7,7 +7,6 @@ call. Fields the unified API does not name are kept as ``extra`` for the provide
 
 from __future__ import annotations
 
-import base64
 import binascii
 import io
 from contextlib import aclosing
@@ -22,6 +21,7 @@ from starlette.requests import Request
 from .capabilities import Operation
 from .errors import InvalidRequest, UnsupportedMediaType
 from .images import CONTENT_TYPES, INPUT_FORMATS, read_header
+from .provider import b64decode
 from .request import KNOWN_FIELDS, ImageParams, ImageRequest, InputImage
 
 IMAGE_FIELDS = ("image", "image[]")
@@ -123,7 +123,7 @@ def _data_url_image(reference: Any, param: str) -> InputImage:
             param=param,
         )
     try:
-        data = base64.b64decode(url.partition(";base64,")[2], validate=True)
+        data = b64decode(url.partition(";base64,")[2], validate=True)
     except (binascii.Error, ValueError):
         raise InvalidRequest("The image data URL is not valid base64.", param=param) from None
     return _input_image(io.BytesIO(data), "image", param)

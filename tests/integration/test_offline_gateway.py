@@ -307,3 +307,15 @@ def test_seed_extra_field_from_json_and_multipart(offline_client: openai.OpenAI)
         model=MODEL, prompt="x", image=("a.png", make_image(64, 64), "image/png"), extra_body={"seed": "7"}
     )
     assert describe(decode(edited.data[0]))[1:3] == (64, 64)
+
+
+def test_json_edit_with_broken_data_url(offline_gateway: str) -> None:
+    response = httpx.post(
+        offline_gateway + "/v1/images/edits",
+        json={
+            "model": MODEL,
+            "prompt": "x",
+            "images": [{"image_url": "data:image/png;base64,!!not base64!!"}],
+        },
+    )
+    assert_error(response, 400, "images")
