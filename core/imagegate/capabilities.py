@@ -14,7 +14,6 @@ import msgspec
 
 Operation = Literal["generate", "edit", "variation"]
 Delivery = Literal["b64_json", "url", "bytes"]
-ImageFormat = Literal["png", "jpeg", "webp"]
 
 ALL_FORMATS: tuple[str, ...] = ("png", "jpeg", "webp")
 ALPHA_FORMATS: frozenset[str] = frozenset({"png", "webp"})
@@ -115,10 +114,6 @@ def parse_size(size: str) -> tuple[int, int] | None:
         return None
     w, h = int(width), int(height)
     return (w, h) if w > 0 and h > 0 else None
-
-
-def format_size(width: int, height: int) -> str:
-    return f"{width}x{height}"
 
 
 def ratio_value(ratio: str) -> Fraction:

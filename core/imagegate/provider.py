@@ -184,8 +184,6 @@ class Provider:
     name: ClassVar[str]
     account_type: ClassVar[type[AccountConfig]] = AccountConfig
     options_type: ClassVar[type[TargetOptions]] = TargetOptions
-    # Header names whose values must never be logged or echoed.
-    secret_headers: ClassVar[frozenset[str]] = frozenset({"authorization", "api-key", "x-api-key"})
 
     def capabilities(self, upstream_model: str, options: Any) -> ModelCapabilities:
         """What ``upstream_model`` supports. Raise ``ValueError`` for a model this provider cannot serve;
