@@ -30,6 +30,8 @@ from .middleware import BodyLimitMiddleware, RequestIdMiddleware
 from .plugins import build_plugin_manager, collect_providers
 from .reload import RouteReloader, file_fingerprint
 from .router import Router
+from .state import SharedState
+from .state.memory import MemoryState
 from .store import LocalImageStore
 from .transport import Transport
 
@@ -104,6 +106,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         transport = Transport.create()
         store = _make_store(table)
+        shared = _make_shared_state(table)
+        app.state.shared_state = shared
         app.state.gateway = Gateway(
             routes=state, transport=transport, store=store, hook=manager.hook, router=router
         )
@@ -119,6 +123,7 @@ def create_app(
             watcher.cancel()
             cleaner.cancel()
             await transport.close()
+            await shared.close()
 
     app = Starlette(
         routes=[
@@ -155,6 +160,11 @@ def create_app(
 def _make_store(table: RouteTable) -> LocalImageStore:
     settings = table.server.image_store
     return LocalImageStore(settings.directory, settings.ttl_seconds)
+
+
+def _make_shared_state(table: RouteTable) -> SharedState:
+    """The backend for rate limits and spend: in this process unless routes.yaml shares it."""
+    return MemoryState()
 
 
 async def _clean_periodically(state: RouteState, store: LocalImageStore) -> None:
