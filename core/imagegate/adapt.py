@@ -12,7 +12,7 @@ from typing import Any
 from .capabilities import ModelCapabilities
 from .config import Timeout
 from .errors import UpstreamError
-from .images import read_header, transcode
+from .images import ImageProblem, read_header, transcode
 from .planner import Plan
 from .provider import ProviderResult, ResultImage, Usage
 from .store import ImageStore
@@ -93,10 +93,16 @@ async def _adapt_image(
         return _finish(item, image), None
     # Read the header only where it is needed: to name a stored file, or to report a size not known in advance.
     wants_size = plan.measure_size and batch.result.size is None
-    header = read_header(image.data()) if plan.deliver == "url" or wants_size else None
+    header = None
+    if plan.deliver == "url" or wants_size:
+        try:
+            header = read_header(image.data())
+        except ImageProblem:
+            raise UpstreamError(
+                "The upstream returned data that is not an image.", code="upstream_bad_image"
+            ) from None
     if plan.deliver == "url":
-        if header is None:
-            raise UpstreamError("The upstream returned data that is not an image.", code="upstream_bad_image")
+        assert header is not None
         name = await delivery.store.put(image.data(), header.format)
         item["url"] = delivery.public_base_url.rstrip("/") + HOSTED_PATH + name
     else:

@@ -7,6 +7,7 @@ The size helpers here are the ones providers use too, so mapping a size means th
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from typing import Literal
 
@@ -56,15 +57,18 @@ class SizeSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return "; ".join(parts) or "no size parameter"
 
     def accepts(self, size: str) -> bool:
-        """True when the model takes ``size`` exactly as written."""
-        if size in self.sizes:
+        """True when the model takes ``size`` (``auto`` or ``WxH``, see :func:`parse_size`) as it is."""
+        if size == "auto":
+            return "auto" in self.sizes
+        parsed = parse_size(size)
+        return parsed is not None and self.accepts_dimensions(*parsed)
+
+    def accepts_dimensions(self, width: int, height: int) -> bool:
+        """True when the model takes ``width`` x ``height`` as it is."""
+        if f"{width}x{height}" in self.sizes:
             return True
         if self.multiple_of is None:
             return False
-        parsed = parse_size(size)
-        if parsed is None:
-            return False
-        width, height = parsed
         m = self.multiple_of
         if width % m or height % m:
             return False
@@ -108,12 +112,18 @@ class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     extra_params: frozenset[str] | None = frozenset()  # accepted extra fields; None lets any through
 
 
+# ASCII digits only (``str.isdigit`` also takes "²" and other scripts' digits), at most 5 of them per side.
+_SIZE_PATTERN = re.compile(r"([0-9]{1,5})[xX]([0-9]{1,5})")
+
+
 def parse_size(size: str) -> tuple[int, int] | None:
-    width, sep, height = size.lower().partition("x")
-    if not sep or not width.isdigit() or not height.isdigit():
+    """``"1024x768"`` (or ``"1024X768"``) → ``(1024, 768)``; ``None`` for anything else, zero sides included.
+    The one parser of sizes: the planner hands providers the integers, never the client's text."""
+    match = _SIZE_PATTERN.fullmatch(size)
+    if match is None:
         return None
-    w, h = int(width), int(height)
-    return (w, h) if w > 0 and h > 0 else None
+    width, height = int(match.group(1)), int(match.group(2))
+    return (width, height) if width > 0 and height > 0 else None
 
 
 def ratio_value(ratio: str) -> Fraction:

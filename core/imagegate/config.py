@@ -18,6 +18,7 @@ import msgspec
 import yaml
 
 from .capabilities import ModelCapabilities
+from .images import pixel_limit
 from .provider import AccountConfig, Provider, TargetOptions
 
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -66,6 +67,9 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_body_mb: float = 64.0
+    # The most pixels an image the gateway decodes may declare (inputs, and upstream results it transcodes);
+    # checked from the header before any decoding, and never above Pillow's own limit.
+    max_input_pixels: Annotated[int, msgspec.Meta(gt=0)] = 40_000_000
     public_base_url: str | None = None  # the base of hosted image URLs when behind a proxy
     default_model: str | None = None  # used when a request names no model
     max_parallel_calls: int = 4  # upstream calls in flight for one fanned-out request
@@ -174,6 +178,7 @@ def parse_routes(
     if unknown:
         raise RoutesError(source, sorted(unknown)[0], "unknown key (expected server, providers, models)")
     server = _convert(document.get("server") or {}, ServerSettings, source, "server")
+    server = msgspec.structs.replace(server, max_input_pixels=pixel_limit(server.max_input_pixels))
     accounts = {
         str(name): _load_account(str(name), entry, source, providers, environ)
         for name, entry in _mapping(document.get("providers"), source, "providers").items()

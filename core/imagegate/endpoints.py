@@ -30,7 +30,8 @@ def _gateway(request: Request) -> Gateway:
 
 async def _images(request: Request, operation: Operation) -> Response:
     gateway = _gateway(request)
-    image_request = await parse_request(request, operation, gateway.routes.table.server.default_model)
+    server = gateway.routes.table.server
+    image_request = await parse_request(request, operation, server.default_model, server.max_input_pixels)
     record = record_for(request.state)
     body = await gateway.handle(image_request, request.state.request_id, str(request.base_url), record)
     return JSONBytes(body)

@@ -20,7 +20,7 @@ from starlette.requests import Request
 
 from .capabilities import Operation
 from .errors import InvalidRequest, UnsupportedMediaType
-from .images import CONTENT_TYPES, INPUT_FORMATS, read_header
+from .images import CONTENT_TYPES, INPUT_FORMATS, ImageProblem, inspect_image
 from .provider import b64decode
 from .request import KNOWN_FIELDS, ImageParams, ImageRequest, InputImage
 
@@ -38,13 +38,16 @@ class UploadParser(MultiPartParser):
 MAX_IMAGES = 16
 
 
-async def parse_request(request: Request, operation: Operation, default_model: str | None) -> ImageRequest:
+async def parse_request(
+    request: Request, operation: Operation, default_model: str | None, max_pixels: int | None = None
+) -> ImageRequest:
+    """``max_pixels``: the most pixels an input image may declare (``server.max_input_pixels``)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json" or operation == "generate":
         # Generations are JSON whatever the header says (curl sends form-urlencoded unless told otherwise).
-        return _from_json(await request.body(), operation, default_model)
+        return _from_json(await request.body(), operation, default_model, max_pixels)
     if content_type == "multipart/form-data" and operation != "generate":
-        return await _from_multipart(request, operation, default_model)
+        return await _from_multipart(request, operation, default_model, max_pixels)
     raise UnsupportedMediaType(
         f"Unsupported content type '{content_type or 'none'}'; send multipart/form-data (or application/json)."
     )
@@ -94,11 +97,17 @@ def _request(
     )
 
 
-def _from_json(body: bytes, operation: Operation, default_model: str | None) -> ImageRequest:
+def _from_json(
+    body: bytes, operation: Operation, default_model: str | None, max_pixels: int | None
+) -> ImageRequest:
     try:
         fields = msgspec.json.decode(body) if body else None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"The request body is not valid JSON ({exc}).", code="invalid_json") from None
+    except RecursionError:
+        raise InvalidRequest("The request body's JSON is nested too deeply.", code="invalid_json") from None
+    except UnicodeDecodeError:
+        raise InvalidRequest("The request body is not valid UTF-8 JSON.", code="invalid_json") from None
     if not isinstance(fields, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
     images: list[InputImage] = []
@@ -107,13 +116,13 @@ def _from_json(body: bytes, operation: Operation, default_model: str | None) -> 
         references = fields.pop("images", None) or ([fields.pop("image")] if "image" in fields else [])
         if not isinstance(references, list):
             raise InvalidRequest("'images' must be a list of {\"image_url\": ...} objects.", param="images")
-        images = [_data_url_image(ref, "images") for ref in references[: MAX_IMAGES + 1]]
+        images = [_data_url_image(ref, "images", max_pixels) for ref in references[: MAX_IMAGES + 1]]
         if "mask" in fields:
-            mask = _data_url_image(fields.pop("mask"), "mask")
+            mask = _data_url_image(fields.pop("mask"), "mask", max_pixels)
     return _request(operation, fields, True, default_model, images, mask)
 
 
-def _data_url_image(reference: Any, param: str) -> InputImage:
+def _data_url_image(reference: Any, param: str, max_pixels: int | None) -> InputImage:
     """An image given in JSON as ``{"image_url": "data:image/png;base64,..."}``."""
     url = reference.get("image_url") if isinstance(reference, dict) else None
     if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
@@ -126,10 +135,12 @@ def _data_url_image(reference: Any, param: str) -> InputImage:
         data = b64decode(url.partition(";base64,")[2], validate=True)
     except (binascii.Error, ValueError):
         raise InvalidRequest("The image data URL is not valid base64.", param=param) from None
-    return _input_image(io.BytesIO(data), "image", param)
+    return _input_image(io.BytesIO(data), "image", param, max_pixels)
 
 
-async def _from_multipart(request: Request, operation: Operation, default_model: str | None) -> ImageRequest:
+async def _from_multipart(
+    request: Request, operation: Operation, default_model: str | None, max_pixels: int | None
+) -> ImageRequest:
     try:
         async with aclosing(request.stream()) as stream:
             parser = UploadParser(request.headers, stream, max_files=MAX_IMAGES + 2, max_fields=200)
@@ -145,13 +156,11 @@ async def _from_multipart(request: Request, operation: Operation, default_model:
     for name, value in form.multi_items():
         if isinstance(value, UploadFile):
             if name in IMAGE_FIELDS:
-                images.append(
-                    _input_image(
-                        value.file, value.filename or f"image-{len(images)}", "image", value.content_type
-                    )
-                )
+                filename = value.filename or f"image-{len(images)}"
+                images.append(_input_image(value.file, filename, "image", max_pixels, value.content_type))
             elif name == "mask":
-                mask = _input_image(value.file, value.filename or "mask.png", "mask", value.content_type)
+                filename = value.filename or "mask.png"
+                mask = _input_image(value.file, filename, "mask", max_pixels, value.content_type)
             else:
                 raise InvalidRequest(
                     f"Unexpected file field '{name}'; files go in 'image', 'image[]' or 'mask'.", param=name
@@ -163,12 +172,23 @@ async def _from_multipart(request: Request, operation: Operation, default_model:
     return _request(operation, fields, False, default_model, images, mask)
 
 
-def _input_image(file: Any, filename: str, param: str, content_type: str | None = None) -> InputImage:
-    header = read_header(file)
-    if header is None or header.format not in INPUT_FORMATS:
-        kind = f"a {header.format.upper()} image" if header else "not an image"
+def _input_image(
+    file: Any, filename: str, param: str, max_pixels: int | None, content_type: str | None = None
+) -> InputImage:
+    """An upload, refused unless its header shows a complete PNG, JPEG or WebP within the pixel limit. Only
+    the header is read: nothing is decoded here, so a decompression bomb costs nothing."""
+    try:
+        header = inspect_image(file, max_pixels)
+    except ImageProblem as problem:
+        hint = "" if problem.code == "image_too_large" else "; send a complete PNG, JPEG or WebP image"
         raise InvalidRequest(
-            f"The file '{filename}' is {kind}; send PNG, JPEG or WebP.", param=param, code="invalid_image"
+            f"The file '{filename}' {problem}{hint}.", param=param, code=problem.code
+        ) from None
+    if header.format not in INPUT_FORMATS:
+        raise InvalidRequest(
+            f"The file '{filename}' is a {header.format.upper()} image; send PNG, JPEG or WebP.",
+            param=param,
+            code="invalid_image",
         )
     if content_type in (None, "", "application/octet-stream"):
         content_type = CONTENT_TYPES[header.format]
@@ -180,4 +200,5 @@ def _input_image(file: Any, filename: str, param: str, content_type: str | None 
         width=header.width,
         height=header.height,
         has_alpha=header.has_alpha,
+        param=param,
     )

@@ -42,6 +42,7 @@ class Plan:
     transcode: Transcode | None
     deliver: str  # "b64_json" or "url": what the client receives
     measure_size: bool  # the produced size is not known in advance; read it from the image
+    dimensions: tuple[int, int] | None = None  # ``size`` as integers, when it is a WxH
 
     def calls(self, request: ImageRequest, target: Any) -> list[UpstreamCall]:
         return [
@@ -53,6 +54,8 @@ class Plan:
                 prompt=request.params.prompt,
                 n=count,
                 size=self.size,
+                width=self.dimensions[0] if self.dimensions else None,
+                height=self.dimensions[1] if self.dimensions else None,
                 aspect_ratio=self.aspect_ratio,
                 quality=self.quality,
                 style=self.style,
@@ -99,7 +102,7 @@ def make_plan(
         raise InvalidRequest(f"n must be between 1 and {caps.max_n} for model '{model}'; got {n}.", param="n")
     _check_inputs(request, caps, model)
 
-    size, aspect_ratio, measure = _plan_size(p.size, caps, model)
+    size, dimensions, aspect_ratio, measure = _plan_size(p.size, caps, model)
     background = _plan_background(p.background, p.output_format, caps, model)
     upstream_format, upstream_compression, transcode = _plan_format(
         p.output_format, p.output_compression, caps
@@ -133,6 +136,7 @@ def make_plan(
         transcode=transcode,
         deliver=deliver,
         measure_size=measure,
+        dimensions=dimensions,
     )
 
 
@@ -174,20 +178,26 @@ def _choose(
     )
 
 
-def _plan_size(size: str | None, caps: ModelCapabilities, model: str) -> tuple[str | None, str | None, bool]:
-    """(size to send, aspect ratio to send, whether the produced size must be measured)."""
+def _plan_size(
+    size: str | None, caps: ModelCapabilities, model: str
+) -> tuple[str | None, tuple[int, int] | None, str | None, bool]:
+    """(size to send, the same as integers, aspect ratio to send, whether the produced size must be measured).
+    The client's text is parsed here, once and strictly; what is sent upstream is the canonical ``WxH``."""
     spec = caps.sizes
     if size is None or (size == "auto" and "auto" not in spec.sizes):
-        return None, None, True
-    if spec.accepts(size):
-        return size, None, size == "auto"
+        return None, None, None, True
+    if size == "auto":
+        return "auto", None, None, True
     parsed = parse_size(size)
     if parsed is None:
         raise InvalidRequest(
-            f"size must be WIDTHxHEIGHT (e.g. 1024x1024) or auto; got '{size}'.", param="size"
+            f"size must be WIDTHxHEIGHT in ASCII digits (e.g. 1024x1024) or auto; got '{size[:40]}'.",
+            param="size",
         )
+    if spec.accepts_dimensions(*parsed):
+        return f"{parsed[0]}x{parsed[1]}", parsed, None, False
     if spec.aspect_ratios:
-        return None, nearest_aspect_ratio(*parsed, spec.aspect_ratios), True
+        return None, None, nearest_aspect_ratio(*parsed, spec.aspect_ratios), True
     raise UnsupportedValue(
         f"Model '{model}' does not support size '{size}'. Supported: {spec.describe()}.", param="size"
     )

@@ -49,7 +49,9 @@ class UpstreamCall:
     options: Any  # the provider's TargetOptions subclass
     prompt: str | None = None
     n: int = 1
-    size: str | None = None
+    size: str | None = None  # as sent to OpenAI-style upstreams: "WxH" (canonical) or "auto"
+    width: int | None = None  # ``size`` parsed by the core, when it is a WxH: providers use these
+    height: int | None = None
     aspect_ratio: str | None = None
     quality: str | None = None
     style: str | None = None

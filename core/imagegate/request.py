@@ -24,6 +24,7 @@ class InputImage:
     width: int
     height: int
     has_alpha: bool
+    param: str = "image"  # the request field it came in: "image" or "mask" (named by errors about it)
 
     def buffer(self) -> memoryview | None:
         """A zero-copy view of the bytes when the upload is held in memory, else ``None``."""

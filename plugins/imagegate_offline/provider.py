@@ -18,7 +18,9 @@ from typing import Any
 import msgspec
 from imagegate import ModelCapabilities, Provider, ProviderResult, ResultImage, SizeSpec, UpstreamCall
 from imagegate.errors import InvalidRequest
+from imagegate.images import decode_input
 from imagegate.provider import Send
+from imagegate.request import InputImage
 from PIL import Image, ImageChops, ImageDraw, ImageOps
 
 SHAPES_BY_QUALITY = {"low": 6, "medium": 16, "high": 40}
@@ -94,9 +96,8 @@ def _whole_number(value: Any, param: str) -> int:
 
 
 def _size(call: UpstreamCall) -> tuple[int, int]:
-    if call.size and call.size != "auto":
-        width, _, height = call.size.partition("x")
-        return int(width), int(height)
+    if call.width and call.height:
+        return call.width, call.height
     if call.images:
         return call.images[0].width, call.images[0].height
     return 1024, 1024
@@ -127,8 +128,8 @@ def _generate(
     return picture
 
 
-def _open(upload: Any, width: int, height: int) -> Image.Image:
-    with Image.open(io.BytesIO(upload.read())) as image:
+def _open(upload: InputImage, width: int, height: int) -> Image.Image:
+    with decode_input(upload) as image:
         return ImageOps.fit(image.convert("RGBA"), (width, height))
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import io
 
 from imagegate.errors import InvalidRequest
+from imagegate.images import decode_input
 from imagegate.request import InputImage
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ImageOps
 
 
 def stability_mask(mask: InputImage, image: InputImage) -> bytes:
@@ -23,15 +24,11 @@ def stability_mask(mask: InputImage, image: InputImage) -> bytes:
             "they must be the same size.",
             param="mask",
         )
-    mask.file.seek(0)
-    try:
-        with Image.open(mask.file) as source:
-            if source.has_transparency_data:
-                gray = ImageOps.invert(source.convert("RGBA").getchannel("A"))
-            else:
-                gray = source.convert("L")
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InvalidRequest(f"The mask could not be read as an image ({exc}).", param="mask") from None
+    with decode_input(mask) as source:
+        if source.has_transparency_data:
+            gray = ImageOps.invert(source.convert("RGBA").getchannel("A"))
+        else:
+            gray = source.convert("L")
     buffer = io.BytesIO()
     gray.save(buffer, format="PNG")
     return buffer.getvalue()

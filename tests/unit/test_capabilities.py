@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from imagegate.capabilities import SizeSpec, nearest_aspect_ratio, parse_size, round_to_multiple
 
 GPT2 = SizeSpec(sizes=("auto",), multiple_of=16, max_side=3840, max_pixels=3840 * 2160, max_ratio=3.0)
@@ -17,6 +18,29 @@ def test_parse_size() -> None:
     assert parse_size("1024x768") == (1024, 768)
     assert parse_size("1024X768") == (1024, 768)
     assert parse_size("0x10") is None and parse_size("axb") is None and parse_size("1024") is None
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        "\u00b2x\u00b2",  # superscript twos
+        "\u0661\u0660\u0662\u0664x\u0661\u0660\u0662\u0664",
+        "\uff11\uff10\uff12\uff14x\uff11\uff10\uff12\uff14",  # full-width digits
+        "1024x768\n",
+        " 1024x768",
+        "1024\u00d7768",  # the multiplication sign
+        "1024xx768",
+        "1" * 6 + "x1",
+    ],
+)
+def test_parse_size_takes_ascii_digits_and_one_x_only(size: str) -> None:
+    assert parse_size(size) is None
+
+
+def test_rule_based_sizes_refuse_other_scripts_digits() -> None:
+    arabic_indic = "\u0662\u0660\u0664\u0668x\u0661\u0661\u0665\u0662"  # 2048x1152; int() takes these digits
+    assert not GPT2.accepts(arabic_indic)
+    assert GPT2.accepts("2048X1152") and GPT2.accepts_dimensions(2048, 1152)
 
 
 def test_nearest_aspect_ratio_is_symmetric_on_log_scale() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from imagegate.config import RoutesError, parse_routes
 from imagegate.plugins import build_plugin_manager, collect_providers
+from PIL import Image
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +107,12 @@ def test_errors_name_the_key_path(providers: dict, text: str, path: str, words: 
 def test_invalid_yaml(providers: dict) -> None:
     with pytest.raises(RoutesError, match="not valid YAML"):
         load("models: [unclosed", providers)
+
+
+def test_max_input_pixels_defaults_to_40_mpx_and_never_passes_pillows_limit(providers: dict) -> None:
+    routes = "providers: {local: {plugin: offline}}\nmodels: {m: [{provider: local}]}\n"
+    assert load(routes, providers).server.max_input_pixels == 40_000_000
+    huge = load("server: {max_input_pixels: 1000000000000}\n" + routes, providers)
+    assert huge.server.max_input_pixels == Image.MAX_IMAGE_PIXELS
+    with pytest.raises(RoutesError, match=r"server\.max_input_pixels"):
+        load("server: {max_input_pixels: 0}\n" + routes, providers)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from imagegate.capabilities import ModelCapabilities, SizeSpec
 from imagegate.errors import InvalidRequest, UnsupportedValue
@@ -162,3 +164,24 @@ def test_extra_params_checked_and_route_params_win() -> None:
     assert refusal.value.param == "cfg_scale" and refusal.value.code == "unknown_parameter"
     passthrough = ModelCapabilities(extra_params=None)
     assert make_plan(request(extra={"anything": 1}), passthrough, "m", {}).params == {"anything": 1}
+
+
+def test_the_size_reaches_providers_parsed_and_canonical() -> None:
+    rule_based = ModelCapabilities(sizes=SizeSpec(multiple_of=16, max_side=2048))
+    plan = make_plan(request(size="1024X768"), rule_based, "m", {})
+    call = plan.calls(request(size="1024X768"), _target())[0]
+    assert (call.size, call.width, call.height) == ("1024x768", 1024, 768)
+    auto = make_plan(request(size="auto"), GPT_LIKE, "m", {}).calls(request(), _target())[0]
+    assert (auto.size, auto.width, auto.height) == ("auto", None, None)
+
+
+@pytest.mark.parametrize("size", ["\u0661\u0660\u0662\u0664x\u0661\u0660\u0662\u0664", "\u00b2x\u00b2"])
+def test_a_size_in_other_digits_is_refused_for_every_kind_of_model(size: str) -> None:
+    for caps in (GPT_LIKE, ONE_PER_CALL_PNG, ModelCapabilities(sizes=SizeSpec(multiple_of=16))):
+        with pytest.raises(InvalidRequest) as refused:
+            make_plan(request(size=size), caps, "m", {})
+        assert refused.value.param == "size"
+
+
+def _target() -> object:
+    return SimpleNamespace(upstream_model="m", account=SimpleNamespace(config=None), options=None)

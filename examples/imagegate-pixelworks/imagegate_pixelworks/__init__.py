@@ -48,8 +48,11 @@ class PixelworksProvider(Provider):
         return None if account.api_key else "api_key is not set"
 
     def build(self, call: UpstreamCall) -> UpstreamRequest:
-        width, _, height = (call.size or "1024x1024").partition("x")
-        body: dict[str, Any] = {"prompt": call.prompt, "width": int(width), "height": int(height)}
+        body: dict[str, Any] = {
+            "prompt": call.prompt,
+            "width": call.width or 1024,
+            "height": call.height or 1024,
+        }
         if "seed" in call.params:
             try:
                 seed = msgspec.convert(
@@ -73,7 +76,7 @@ class PixelworksProvider(Provider):
             raise upstream_error(response.status, detail, retry_after=_retry_after(response))
         seed = response.headers.get("X-Seed")
         extra = {"seed": int(seed)} if seed is not None else {}
-        return ProviderResult(images=[ResultImage(data=response.body, extra=extra)], size=call.size)
+        return ProviderResult(images=[ResultImage(data=response.body, extra=extra)])
 
 
 def _retry_after(response: UpstreamResponse) -> float | None:
