@@ -1,4 +1,4 @@
-"""Shared fixtures: a gateway on the default offline route, and images to upload."""
+"""Shared fixtures: a gateway on the default offline route, and a real S3-compatible server."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import openai
 import pytest
 
 from tests.support.gateway import serve_gateway
+from tests.support.services import TEST_BUCKET, S3Server, run_seaweedfs, s3_admin_client
 
 OFFLINE_ROUTES = """
 server:
@@ -35,3 +36,13 @@ def offline_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def offline_client(offline_gateway: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=offline_gateway + "/v1", api_key="client-key", max_retries=0)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One real S3-compatible server (SeaweedFS) for the whole run, with the bucket ``imagegate`` created."""
+    with run_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        client = s3_admin_client(server)
+        client.create_bucket(Bucket=TEST_BUCKET)
+        client.close()
+        yield server

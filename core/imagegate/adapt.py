@@ -27,7 +27,7 @@ class Delivery:
 
     transport: Transport
     store: ImageStore
-    public_base_url: str  # hosted URLs are public_base_url + HOSTED_PATH + name
+    public_base_url: str  # gateway-served URLs are public_base_url + HOSTED_PATH + name
     download_max_bytes: int
     download_timeout: Timeout
 
@@ -104,7 +104,9 @@ async def _adapt_image(
     if plan.deliver == "url":
         assert header is not None
         name = await delivery.store.put(image.data(), header.format)
-        item["url"] = delivery.public_base_url.rstrip("/") + HOSTED_PATH + name
+        item["url"] = await delivery.store.url(
+            name, delivery.public_base_url.rstrip("/") + HOSTED_PATH + name
+        )
     else:
         item["b64_json"] = image.b64_json_value()
     return _finish(item, image), (header.size if header and wants_size else None)

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from . import endpoints
 from .accesslog import AccessLogMiddleware, record_for
-from .config import RouteTable, load_routes
+from .config import RouteTable, StoreSettings, load_routes
 from .errors import GatewayError, MethodNotAllowed, NotFound
 from .gateway import Gateway, RouteState
 from .health import target_key
@@ -32,7 +32,9 @@ from .reload import RouteReloader, file_fingerprint
 from .router import Router
 from .state import SharedState
 from .state.memory import MemoryState
-from .store import LocalImageStore
+from .store import ImageStore
+from .store.local import LocalImageStore
+from .store.s3 import S3ImageStore
 from .transport import Transport
 
 log = logging.getLogger("imagegate")
@@ -105,7 +107,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         transport = Transport.create()
-        store = _make_store(table)
+        store = _make_store(table.server.image_store)
+        await store.start()
         shared = _make_shared_state(table)
         app.state.shared_state = shared
         app.state.gateway = Gateway(
@@ -124,6 +127,7 @@ def create_app(
             cleaner.cancel()
             await transport.close()
             await shared.close()
+            await store.close()
 
     app = Starlette(
         routes=[
@@ -157,8 +161,9 @@ def create_app(
     return app
 
 
-def _make_store(table: RouteTable) -> LocalImageStore:
-    settings = table.server.image_store
+def _make_store(settings: StoreSettings) -> ImageStore:
+    if settings.s3 is not None:
+        return S3ImageStore(settings)
     return LocalImageStore(settings.directory, settings.ttl_seconds)
 
 
@@ -167,10 +172,10 @@ def _make_shared_state(table: RouteTable) -> SharedState:
     return MemoryState()
 
 
-async def _clean_periodically(state: RouteState, store: LocalImageStore) -> None:
+async def _clean_periodically(state: RouteState, store: ImageStore) -> None:
     while True:
         await asyncio.sleep(state.table.server.image_store.cleanup_interval_seconds)
         try:
             await store.cleanup()
-        except OSError:
+        except (OSError, GatewayError):
             log.warning("cleaning the image store failed", exc_info=True)

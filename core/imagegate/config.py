@@ -59,10 +59,44 @@ class CooldownSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     duration_seconds: NonNegative = 30.0
 
 
+class S3Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An S3-compatible bucket for hosted images, shared by every replica (docs/replicas.md)."""
+
+    bucket: str
+    endpoint_url: str | None = None  # absent: AWS S3 in ``region``
+    region: str = "us-east-1"
+    # Both absent: the credentials the environment provides (AWS_ACCESS_KEY_ID..., a web identity token).
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    prefix: str = "hosted/"  # object keys start with it; the lifecycle rule covers only this prefix
+
+
+PRESIGNED_MAX_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
+
+
 class StoreSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    directory: str = "var/images"
-    ttl_seconds: int = 3600
-    cleanup_interval_seconds: int = 60
+    directory: str = "var/images"  # the local store, used when ``s3`` is absent
+    s3: S3Settings | None = None
+    ttl_seconds: Annotated[int, msgspec.Meta(gt=0)] = 3600
+    cleanup_interval_seconds: Annotated[int, msgspec.Meta(gt=0)] = 60
+    # presigned: clients fetch from the bucket; gateway: /v1/images/hosted/{name} on any replica.
+    # Absent: presigned with s3, gateway with the local directory.
+    urls: Literal["presigned", "gateway"] | None = None
+
+    @property
+    def url_mode(self) -> Literal["presigned", "gateway"]:
+        return self.urls or ("presigned" if self.s3 is not None else "gateway")
+
+
+class SharedStateSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """State shared by every replica in Redis (docs/replicas.md); absent: each process keeps its own."""
+
+    redis_url: str
+    key_prefix: str = "imagegate:"
+    # A Redis call slower than this counts as an error and the process's own state answers instead.
+    timeout_seconds: Positive = 0.25
+    # While Redis fails: allow (fail open, the default) or deny requests whose budget cannot be checked.
+    budget_on_state_error: Literal["allow", "deny"] = "allow"
 
 
 class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -75,6 +109,7 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     max_parallel_calls: int = 4  # upstream calls in flight for one fanned-out request
     download_max_mb: float = 64.0  # size limit when fetching an upstream's result URL
     image_store: StoreSettings = StoreSettings()
+    shared_state: SharedStateSettings | None = None
     # How often routes.yaml is checked for changes (0: only on SIGHUP).
     reload_check_seconds: NonNegative = 1.0
     retry: RetrySettings = RetrySettings()  # defaults for every model
@@ -177,7 +212,7 @@ def parse_routes(
     unknown = set(document) - {"server", "providers", "models"}
     if unknown:
         raise RoutesError(source, sorted(unknown)[0], "unknown key (expected server, providers, models)")
-    server = _convert(document.get("server") or {}, ServerSettings, source, "server")
+    server = _load_server(_mapping(document.get("server"), source, "server"), source, environ)
     server = msgspec.structs.replace(server, max_input_pixels=pixel_limit(server.max_input_pixels))
     accounts = {
         str(name): _load_account(str(name), entry, source, providers, environ)
@@ -201,6 +236,36 @@ def parse_routes(
             source, "server.default_model", f"'{server.default_model}' is not a model in this file"
         )
     return table
+
+
+def _load_server(entry: dict[Any, Any], source: str, environ: Mapping[str, str]) -> ServerSettings:
+    """The server section; ``${VAR}`` is substituted in the sections that hold connection secrets, where an
+    unset variable is an error (these serve every route)."""
+    entry = dict(entry)
+    for key in ("image_store", "shared_state"):
+        if key in entry:
+            missing: set[str] = set()
+            entry[key] = _substitute(entry[key], environ, missing)
+            if missing:
+                raise RoutesError(
+                    source, f"server.{key}", f"environment variable {', '.join(sorted(missing))} is not set"
+                )
+    server: ServerSettings = _convert(entry, ServerSettings, source, "server")
+    store = server.image_store
+    if store.url_mode == "presigned" and store.s3 is None:
+        raise RoutesError(source, "server.image_store.urls", "presigned URLs need an s3 store")
+    if store.url_mode == "presigned" and store.ttl_seconds > PRESIGNED_MAX_SECONDS:
+        raise RoutesError(
+            source,
+            "server.image_store.ttl_seconds",
+            f"presigned URLs live at most {PRESIGNED_MAX_SECONDS} s (7 days); use urls: gateway for longer",
+        )
+    s3 = store.s3
+    if s3 is not None and (s3.access_key_id is None) != (s3.secret_access_key is None):
+        raise RoutesError(
+            source, "server.image_store.s3", "give both access_key_id and secret_access_key, or neither"
+        )
+    return server
 
 
 def _mapping(value: Any, source: str, path: str) -> dict[Any, Any]:

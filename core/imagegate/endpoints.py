@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response, StreamingResponse
 
 from .accesslog import record_for
 from .capabilities import Operation
@@ -64,9 +64,8 @@ async def hosted_image(request: Request) -> Response:
     if stored is None:
         raise NotFound("This image does not exist or has expired.")
     max_age = max(0, int(stored.expires_at - time.time()))
-    return FileResponse(
-        stored.path, media_type=stored.content_type, headers={"cache-control": f"private, max-age={max_age}"}
-    )
+    headers = {"cache-control": f"private, max-age={max_age}", "content-length": str(stored.size)}
+    return StreamingResponse(stored.chunks, media_type=stored.content_type, headers=headers)
 
 
 async def healthz(request: Request) -> Response:
