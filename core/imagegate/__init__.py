@@ -1,6 +1,7 @@
 """imagegate: one OpenAI-compatible endpoint for image generation and editing, many upstreams."""
 
 from .capabilities import ModelCapabilities, SizeSpec
+from .clients.pricing import Price, TokenRates
 from .hookspecs import hookimpl
 from .provider import (
     AccountConfig,
@@ -21,11 +22,13 @@ __all__ = [
     "AccountConfig",
     "FilePart",
     "ModelCapabilities",
+    "Price",
     "Provider",
     "ProviderResult",
     "ResultImage",
     "SizeSpec",
     "TargetOptions",
+    "TokenRates",
     "UpstreamCall",
     "UpstreamRequest",
     "UpstreamResponse",

@@ -43,12 +43,15 @@ class RequestLine(msgspec.Struct, kw_only=True):
     request_id: str
     method: str
     path: str
+    client: str | None  # the client's name from routes.yaml (never its key); None without client auth
     model: str | None
     route: str | None  # the model the request was served as (differs from ``model`` for an alias)
     status: int
     outcome: str  # "success" or "error"
     error: str | None
     latency_ms: int
+    images: int  # images the upstream calls produced (and were paid for), kept or not
+    cost_usd: float  # what they cost, from the targets' prices
     attempts: list[AttemptRecord]
     skipped: list[SkippedTarget]
 
@@ -56,9 +59,12 @@ class RequestLine(msgspec.Struct, kw_only=True):
 @dataclass(slots=True)
 class RequestRecord:
     request_id: str = ""
+    client: str | None = None
     model: str | None = None
     route: str | None = None
     error: str | None = None
+    images: int = 0
+    cost_usd: float = 0.0
     attempts: list[AttemptRecord] = field(default_factory=list)
     skipped: list[SkippedTarget] = field(default_factory=list)
 
@@ -123,12 +129,15 @@ class AccessLogMiddleware:
             request_id=record.request_id,
             method=scope["method"],
             path=scope["path"],
+            client=record.client,
             model=record.model,
             route=record.route,
             status=status,
             outcome="success" if status < 400 else "error",
             error=record.error if status >= 400 else None,
             latency_ms=round(elapsed * 1000),
+            images=record.images,
+            cost_usd=round(record.cost_usd, 6),
             attempts=record.attempts,
             skipped=record.skipped,
         )

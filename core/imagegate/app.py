@@ -21,6 +21,8 @@ from starlette.routing import Route
 
 from . import endpoints
 from .accesslog import AccessLogMiddleware, record_for
+from .clients.accounting import Accounting
+from .clients.auth import ClientAuthMiddleware
 from .config import RouteTable, StoreSettings, load_routes
 from .errors import GatewayError, MethodNotAllowed, NotFound
 from .gateway import Gateway, RouteState
@@ -51,8 +53,12 @@ def error_response(error: GatewayError) -> Response:
 
 async def _on_gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    record_for(request.state).error = exc.code or exc.type
-    return error_response(exc)
+    record = record_for(request.state)
+    record.error = exc.code or exc.type
+    response = error_response(exc)
+    if record.images:  # upstream calls were paid for before the request failed
+        response.headers.update(endpoints.cost_headers(record))
+    return response
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
@@ -110,9 +116,13 @@ def create_app(
         store = _make_store(table.server.image_store)
         await store.start()
         shared = _make_shared_state(table)
-        app.state.shared_state = shared
         app.state.gateway = Gateway(
-            routes=state, transport=transport, store=store, hook=manager.hook, router=router
+            routes=state,
+            transport=transport,
+            store=store,
+            hook=manager.hook,
+            accounting=Accounting(shared),
+            router=router,
         )
         app.state.loaded_at = time.time()
         cleaner = asyncio.create_task(_clean_periodically(state, store))
@@ -140,10 +150,16 @@ def create_app(
             Route("/readyz", endpoints.readyz, methods=["GET"]),
             Route("/openapi.json", endpoints.openapi, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
+            Route("/admin/usage", endpoints.admin_usage, methods=["GET"]),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(AccessLogMiddleware, observe=metrics.observe),
+            Middleware(
+                ClientAuthMiddleware,
+                clients=lambda: state.table.clients,
+                admin_key=lambda: state.table.server.admin_key,
+            ),
             Middleware(
                 BodyLimitMiddleware, limit_bytes=lambda: int(state.table.server.max_body_mb * 1024 * 1024)
             ),

@@ -1,20 +1,30 @@
-"""``imagegate serve | check | plugins``."""
+"""``imagegate serve | check | plugins | keys new | usage``."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import ipaddress
+import json
 import os
+import re
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
 from .accesslog import ACCESS_LOGGER
+from .clients.keys import key_digest, new_key
+from .clients.pricing import Price
 from .config import RoutesError, RouteTable, load_routes
 from .plugins import build_plugin_manager, collect_providers, describe_plugins
 
 DEFAULT_ROUTES = "routes.yaml"
 ROUTES_VARIABLE = "IMAGEGATE_ROUTES"
+ADMIN_KEY_VARIABLE = "IMAGEGATE_ADMIN_KEY"
+DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,11 +39,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = commands.add_parser("check", help="validate a routes file and print the resolved table")
     check.add_argument("routes", nargs="?", default=os.environ.get(ROUTES_VARIABLE, DEFAULT_ROUTES))
     commands.add_parser("plugins", help="list loaded plugins and their providers")
+    keys = commands.add_parser("keys", help="client API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    new = keys.add_parser(
+        "new", help="print a fresh key for a client, and its key_sha256 line for routes.yaml"
+    )
+    new.add_argument("name", help="the client's name under clients: in routes.yaml")
+    usage = commands.add_parser(
+        "usage",
+        help=f"images and USD per client from a running gateway (admin key from ${ADMIN_KEY_VARIABLE})",
+    )
+    usage.add_argument("--url", default=DEFAULT_URL, help=f"the gateway's base URL (default {DEFAULT_URL})")
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
     if args.command == "check":
         return _check(args.routes)
+    if args.command == "keys":
+        return _new_key(args.name)
+    if args.command == "usage":
+        return _usage(args.url)
     return _plugins()
 
 
@@ -41,10 +67,16 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     try:  # refuse a broken file before binding the port
-        _load(args.routes)
+        table = _load(args.routes)
     except RoutesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if table.clients is None and not _is_loopback(args.host):
+        print(
+            f"warning: {args.routes} has no clients: section, so anyone who reaches {args.host}:{args.port} can "
+            "use the gateway (and its upstream accounts) without a key; add clients to require keys",
+            file=sys.stderr,
+        )
     os.environ[ROUTES_VARIABLE] = args.routes
     uvicorn.run(
         "imagegate.cli:app_from_environment",
@@ -57,6 +89,15 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=30,
     )
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _log_config(level: str) -> dict[str, Any]:
@@ -101,6 +142,17 @@ def _check(path: str) -> int:
     for name, account in table.accounts.items():
         status = "ready" if account.problem is None else f"NOT USABLE: {account.problem}"
         print(f"  account {name} (plugin {account.provider.name}): {status}")
+    if table.clients is None:
+        print("  clients: none (no client authentication)")
+    for client in table.clients or ():
+        models = ", ".join(client.model_globs) if client.model_globs is not None else "all models"
+        limits = [f"{client.images_per_minute} images/min"] if client.images_per_minute else []
+        if client.budget is not None:
+            limits.append(f"budget {client.budget.limit:g} USD per {client.budget.period}")
+        status = f"NOT USABLE: {client.problem}" if client.problem else "key set"
+        print(f"  client {client.name}: {status}; {models}; {'; '.join(limits) or 'no limits'}")
+    if not table.server.admin_key:
+        print("  admin: no server.admin_key (/metrics, /admin/* and /readyz details answer loopback only)")
     for route in routes.values():
         retry, cooldown = route.retry, route.cooldown
         aliases = f" (aliases: {', '.join(route.aliases)})" if route.aliases else ""
@@ -118,7 +170,68 @@ def _check(path: str) -> int:
                 f"    -> {target.label}{weight}  ops={','.join(sorted(caps.operations))} "
                 f"sizes: {caps.sizes.describe()}"
             )
+            prices = [target.prices.get(operation) for operation in sorted(caps.operations)]
+            if all(price == prices[0] for price in prices):  # one line when every operation costs the same
+                print(f"       price: {_describe_price(prices[0])}")
+            else:
+                for operation, price in zip(sorted(caps.operations), prices, strict=True):
+                    print(f"       price ({operation}): {_describe_price(price)}")
     return 0
+
+
+def _new_key(name: str) -> int:
+    key = new_key()
+    print(f"API key for client '{name}' (shown this once; give it to the client, it is not stored):")
+    print(f"  {key}")
+    print("Add to routes.yaml:")
+    print("clients:")
+    print(f"  {name if re.fullmatch(r'[A-Za-z0-9_.-]+', name) else json.dumps(name)}:")
+    print(f'    key_sha256: "{key_digest(key).hex()}"')
+    return 0
+
+
+def _usage(url: str) -> int:
+    """Print ``GET /admin/usage`` of the gateway at ``url`` as a table."""
+    request = urllib.request.Request(url.rstrip("/") + "/admin/usage")
+    admin_key = os.environ.get(ADMIN_KEY_VARIABLE)
+    if admin_key:
+        request.add_header("Authorization", f"Bearer {admin_key}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            rows = json.load(response)["data"]
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode("utf-8", "replace")
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            detail = json.loads(detail)["error"]["message"]
+        print(f"error: {url} answered HTTP {exc.code}: {detail}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"error: cannot reach {url}: {getattr(exc, 'reason', exc)}", file=sys.stderr)
+        return 1
+    if not rows:
+        print("no clients (routes.yaml has no clients: section)")
+        return 0
+    header = ("client", "period", "images", "usd", "budget_usd", "remaining_usd", "images/min")
+    table = [header] + [
+        (
+            row["client"],
+            row["period_key"],
+            str(row["images"]),
+            f"{row['usd']:.4f}",
+            "-" if row["budget_usd"] is None else f"{row['budget_usd']:g}",
+            "-" if row["remaining_usd"] is None else f"{row['remaining_usd']:.4f}",
+            "-" if row["images_per_minute"] is None else str(row["images_per_minute"]),
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+    return 0
+
+
+def _describe_price(price: Price | None) -> str:
+    return price.describe() if price else "NONE: its images are recorded at 0 USD; set price: on the target"
 
 
 def _plugins() -> int:

@@ -17,7 +17,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
-from .capabilities import ModelCapabilities
+from .capabilities import ModelCapabilities, Operation
+from .clients.pricing import Price
+from .clients.registry import ClientEntry, ClientRegistry, ClientsError, build_registry
 from .images import pixel_limit
 from .provider import AccountConfig, Provider, TargetOptions
 
@@ -114,6 +116,8 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     reload_check_seconds: NonNegative = 1.0
     retry: RetrySettings = RetrySettings()  # defaults for every model
     cooldown: CooldownSettings = CooldownSettings()
+    # Guards /metrics, /readyz details and /admin/*; unset: those answer loopback clients only.
+    admin_key: str | None = None
 
 
 class _AccountEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -128,6 +132,7 @@ class _TargetEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     capabilities: dict[str, Any] = {}
     timeout: Timeout | None = None
     weight: float = 1.0
+    price: Price | None = None  # replaces the provider's default price for this target
 
 
 Strategy = Literal["fallback", "weighted", "least-busy"]
@@ -164,6 +169,7 @@ class Target:
     params: dict[str, Any]
     timeout: Timeout
     weight: float
+    prices: dict[Operation, Price] = field(default_factory=dict)  # none for an operation: priced at 0
 
     @property
     def label(self) -> str:
@@ -187,6 +193,7 @@ class RouteTable:
     server: ServerSettings
     accounts: dict[str, Account]
     models: dict[str, ModelRoute] = field(default_factory=dict)  # aliases included, sharing their route
+    clients: ClientRegistry | None = None  # None: no client authentication
 
 
 def load_routes(
@@ -209,9 +216,11 @@ def parse_routes(
         raise RoutesError(source, "", f"not valid YAML: {exc}") from None
     if not isinstance(document, dict):
         raise RoutesError(source, "", "the file must be a mapping with 'providers' and 'models'")
-    unknown = set(document) - {"server", "providers", "models"}
+    unknown = set(document) - {"server", "providers", "models", "clients"}
     if unknown:
-        raise RoutesError(source, sorted(unknown)[0], "unknown key (expected server, providers, models)")
+        raise RoutesError(
+            source, sorted(unknown)[0], "unknown key (expected server, providers, models, clients)"
+        )
     server = _load_server(_mapping(document.get("server"), source, "server"), source, environ)
     server = msgspec.structs.replace(server, max_input_pixels=pixel_limit(server.max_input_pixels))
     accounts = {
@@ -231,6 +240,7 @@ def parse_routes(
         if model not in alias_of:
             table.models[model] = _load_model(model, entry, source, server, accounts)
     _add_aliases(table, alias_of, source)
+    table.clients = _load_clients(document.get("clients"), source, environ, table.models)
     if server.default_model and server.default_model not in table.models:
         raise RoutesError(
             source, "server.default_model", f"'{server.default_model}' is not a model in this file"
@@ -242,6 +252,8 @@ def _load_server(entry: dict[Any, Any], source: str, environ: Mapping[str, str])
     """The server section; ``${VAR}`` is substituted in the sections that hold connection secrets, where an
     unset variable is an error (these serve every route)."""
     entry = dict(entry)
+    if "admin_key" in entry:  # unset: the admin endpoints answer loopback only (not an error)
+        entry["admin_key"] = _substitute(entry["admin_key"], environ, set())
     for key in ("image_store", "shared_state"):
         if key in entry:
             missing: set[str] = set()
@@ -308,6 +320,23 @@ def _substitute(value: Any, environ: Mapping[str, str], missing: set[str]) -> An
 
     result = ENV_PATTERN.sub(replace, value)
     return None if result == "" and missing else result
+
+
+def _load_clients(
+    value: Any, source: str, environ: Mapping[str, str], models: Mapping[str, ModelRoute]
+) -> ClientRegistry | None:
+    entries: dict[str, ClientEntry] = {}
+    missing: dict[str, set[str]] = {}
+    for name, raw in _mapping(value, source, "clients").items():
+        missing[str(name)] = set()
+        raw = _substitute(_mapping(raw, source, f"clients.{name}"), environ, missing[str(name)])
+        entries[str(name)] = _convert(raw, ClientEntry, source, f"clients.{name}")
+    if not entries:
+        return None
+    try:
+        return build_registry(entries, models, missing)
+    except ClientsError as exc:
+        raise RoutesError(source, f"clients.{exc.path}", str(exc)) from None
 
 
 def _load_account(
@@ -428,6 +457,11 @@ def _load_target(model: str, raw: Any, source: str, path: str, accounts: Mapping
                 f"{path}.params.{name}",
                 f"'{upstream_model}' takes no such parameter (it takes: {known})",
             )
+    prices: dict[Operation, Price] = {}
+    for operation in capabilities.operations:
+        price = head.price or provider.price(upstream_model, options, operation)
+        if price is not None:
+            prices[operation] = price
     return Target(
         account=account,
         upstream_model=upstream_model,
@@ -436,4 +470,5 @@ def _load_target(model: str, raw: Any, source: str, path: str, accounts: Mapping
         params=dict(head.params),
         timeout=head.timeout or account.timeout,
         weight=head.weight,
+        prices=prices,
     )

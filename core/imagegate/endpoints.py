@@ -9,8 +9,10 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from .accesslog import record_for
+from .accesslog import RequestRecord, record_for
 from .capabilities import Operation
+from .clients.auth import ADMIN_STATE_KEY, CLIENT_STATE_KEY
+from .clients.registry import Client
 from .errors import NotFound
 from .gateway import Gateway
 from .openapi import openapi_document
@@ -24,8 +26,20 @@ class JSONBytes(Response):
         return msgspec.json.encode(content)
 
 
+COST_HEADER = "x-imagegate-cost-usd"
+
+
 def _gateway(request: Request) -> Gateway:
     return request.app.state.gateway
+
+
+def _client(request: Request) -> Client | None:
+    return getattr(request.state, CLIENT_STATE_KEY, None)
+
+
+def cost_headers(record: RequestRecord) -> dict[str, str]:
+    """The cost of the request's images, for its response (on an error only when something was paid)."""
+    return {COST_HEADER: f"{record.cost_usd:.6f}"}
 
 
 async def _images(request: Request, operation: Operation) -> Response:
@@ -33,8 +47,10 @@ async def _images(request: Request, operation: Operation) -> Response:
     server = gateway.routes.table.server
     image_request = await parse_request(request, operation, server.default_model, server.max_input_pixels)
     record = record_for(request.state)
-    body = await gateway.handle(image_request, request.state.request_id, str(request.base_url), record)
-    return JSONBytes(body)
+    body = await gateway.handle(
+        image_request, request.state.request_id, str(request.base_url), record, _client(request)
+    )
+    return JSONBytes(body, headers=cost_headers(record))
 
 
 async def generations(request: Request) -> Response:
@@ -51,10 +67,12 @@ async def variations(request: Request) -> Response:
 
 async def list_models(request: Request) -> Response:
     table = _gateway(request).routes.table
+    client = _client(request)
     created = int(request.app.state.loaded_at)
     data = [
         {"id": model, "object": "model", "created": created, "owned_by": "imagegate"}
         for model in table.models
+        if client is None or client.may_use(model)
     ]
     return JSONBytes({"object": "list", "data": data})
 
@@ -73,15 +91,26 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """The status for probes; the details (routes file, reload error) for admins only."""
+    if not getattr(request.state, ADMIN_STATE_KEY, False):
+        return JSONBytes({"status": "ready"})
     state = _gateway(request).routes
     return JSONBytes(
         {
             "status": "ready",
             "routes": state.table.source,
             "models": len(state.table.models),
+            "clients": len(state.table.clients or ()),
             "reload_error": state.reload_error,
         }
     )
+
+
+async def admin_usage(request: Request) -> Response:
+    """Per client: images and USD in the current period, and what is left of its budget."""
+    gateway = _gateway(request)
+    clients = gateway.routes.table.clients or ()
+    return JSONBytes({"object": "list", "data": [await gateway.accounting.usage(c) for c in clients]})
 
 
 async def openapi(request: Request) -> Response:

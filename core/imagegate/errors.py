@@ -95,6 +95,45 @@ class ContentPolicyViolation(InvalidRequest):
     default_code = "content_policy_violation"
 
 
+class InvalidApiKey(GatewayError):
+    """No key, or one this gateway does not know. The message never repeats the key or names a client."""
+
+    status = 401
+    type = "invalid_request_error"
+    default_code = "invalid_api_key"
+
+
+class Forbidden(GatewayError):
+    status = 403
+    type = "invalid_request_error"
+    default_code = "forbidden"
+
+
+class ModelNotAllowed(Forbidden):
+    """The model exists (or might) but the client's key may not use it."""
+
+    default_code = "model_not_allowed"
+
+
+class ClientRateLimited(GatewayError):
+    """The client's key asked for more images per minute than it may; ``retry_after`` says when they fit."""
+
+    status = 429
+    type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+
+class InsufficientQuota(GatewayError):
+    """The client's budget for the period is spent; retrying cannot help until the period ends."""
+
+    status = 429
+    type = "insufficient_quota"
+    default_code = "insufficient_quota"
+
+    def response_headers(self) -> dict[str, str]:
+        return {**super().response_headers(), "x-should-retry": "false"}
+
+
 # --- the upstream's or the gateway's trouble (429 / 5xx) ---------------------------------------------
 
 

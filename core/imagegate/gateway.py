@@ -21,13 +21,17 @@ from typing import Any
 
 from .accesslog import AttemptRecord, RequestRecord
 from .adapt import Batch, Delivery, build_response
+from .clients.accounting import Accounting
+from .clients.pricing import call_cost
+from .clients.registry import Client
 from .config import ModelRoute, RouteTable, Target, Timeout
-from .errors import ContentPolicyViolation, GatewayError, InvalidRequest, ModelNotFound
+from .errors import ContentPolicyViolation, GatewayError, InvalidRequest, ModelNotAllowed, ModelNotFound
 from .planner import Plan, make_plan, split_batches
 from .provider import ProviderResult, UpstreamCall, UpstreamRequest, UpstreamResponse
 from .request import ImageRequest
 from .retry import Deadline
 from .router import Router
+from .state import Spend
 from .store import ImageStore
 from .transport import Transport
 
@@ -53,21 +57,51 @@ class Gateway:
         transport: Transport,
         store: ImageStore,
         hook: Any,
+        accounting: Accounting,
         router: Router | None = None,
     ) -> None:
         self.routes = routes
         self.transport = transport
         self.store = store
         self.hook = hook
+        self.accounting = accounting
         self.router = router or Router()
 
     async def handle(
-        self, request: ImageRequest, request_id: str, base_url: str, record: RequestRecord
+        self,
+        request: ImageRequest,
+        request_id: str,
+        base_url: str,
+        record: RequestRecord,
+        client: Client | None = None,
     ) -> dict[str, Any]:
+        """Serve ``request`` for ``client`` (``None`` without client authentication)."""
         table = self.routes.table
         record.model = request.model
         self.hook.imagegate_request_received(request=request, request_id=request_id)
-        batches = await self._produce(request, table, record)
+        candidates = self.candidates(request, table, client)
+        if client is not None:
+            await self.accounting.admit(client, request.n)
+        try:
+            return await self._serve(request, request_id, base_url, record, table, candidates)
+        finally:
+            await self.charge(client, record)
+
+    async def charge(self, client: Client | None, record: RequestRecord) -> None:
+        """Record what the request's upstream calls produced against ``client``: the last step of every
+        response, a JSON body or a stream, whether the request succeeded or not."""
+        await self.accounting.charge(client, Spend(usd=record.cost_usd, images=record.images))
+
+    async def _serve(
+        self,
+        request: ImageRequest,
+        request_id: str,
+        base_url: str,
+        record: RequestRecord,
+        table: RouteTable,
+        candidates: list[tuple[Target, Plan]],
+    ) -> dict[str, Any]:
+        batches = await self._produce(request, table, candidates, record)
         server = table.server
         delivery = Delivery(
             transport=self.transport,
@@ -80,13 +114,22 @@ class Gateway:
         self.hook.imagegate_response_ready(request=request, request_id=request_id, response=body)
         return body
 
-    def candidates(self, request: ImageRequest, table: RouteTable) -> list[tuple[Target, Plan]]:
-        """Every target of the model that can serve the request, with its plan; a 400 if none can."""
-        route = table.models.get(request.model)
+    def candidates(
+        self, request: ImageRequest, table: RouteTable, client: Client | None = None
+    ) -> list[tuple[Target, Plan]]:
+        """Every target of the model that can serve the request, with its plan: a 403 if ``client`` may not
+        use the model, a 404 if it does not exist, a 400 if no target can serve the request."""
+        model = request.model
+        if client is not None and not (
+            client.may_use(model) if model in table.models else client.could_use(model)
+        ):
+            raise ModelNotAllowed(f"This API key may not use the model '{model}'.", param="model")
+        route = table.models.get(model)
         if route is None:
+            known = [name for name in table.models if client is None or client.may_use(name)]
             raise ModelNotFound(
-                f"The model '{request.model}' does not exist on this gateway. Known models: "
-                f"{', '.join(sorted(table.models)) or 'none'}.",
+                f"The model '{model}' does not exist on this gateway. Known models: "
+                f"{', '.join(sorted(known)) or 'none'}.",
                 param="model",
             )
         planned: list[tuple[Target, Plan]] = []
@@ -103,8 +146,13 @@ class Gateway:
             raise first_refusal
         return planned
 
-    async def _produce(self, request: ImageRequest, table: RouteTable, record: RequestRecord) -> list[_Made]:
-        candidates = self.candidates(request, table)
+    async def _produce(
+        self,
+        request: ImageRequest,
+        table: RouteTable,
+        candidates: list[tuple[Target, Plan]],
+        record: RequestRecord,
+    ) -> list[_Made]:
         route = table.models[request.model]
         record.route = route.model
         deadline = Deadline(self.router.clock, route.retry.deadline_seconds)
@@ -123,6 +171,7 @@ class Gateway:
                 request, route, target, plan, table.server.max_parallel_calls, deadline, record
             )
             made.extend(_Made(Batch(result, plan, target.capabilities), target.timeout) for result in results)
+            _add_cost(record, target, plan, request, results)
             remaining -= sum(len(result.images) for result in results)
             if error is None or remaining <= 0:
                 return made
@@ -175,6 +224,19 @@ class Gateway:
             if not isinstance(error, GatewayError):
                 raise error
         return results, (errors[0] if errors else None)  # type: ignore[return-value]
+
+
+def _add_cost(
+    record: RequestRecord, target: Target, plan: Plan, request: ImageRequest, results: list[ProviderResult]
+) -> None:
+    """Price what one target's calls produced (calls that failed produced nothing and cost nothing)."""
+    price = target.prices.get(request.operation)
+    for result in results:
+        images = len(result.images)
+        record.images += images
+        record.cost_usd += call_cost(
+            price, images, result.usage, result.quality or plan.quality, result.size or plan.size
+        )
 
 
 def _falls_back_on_refusal(route: ModelRoute, error: GatewayError) -> bool:

@@ -1,7 +1,8 @@
 """Prometheus metrics at ``/metrics``, fed by the access-log lines (one registry per app).
 
 Labels stay bounded: ``model`` is the routed model id from routes.yaml (``-`` when the request named none that
-exists), ``target`` is ``account/upstream_model``, ``outcome`` is ``ok`` or an error code of the gateway's.
+exists), ``target`` is ``account/upstream_model``, ``outcome`` is ``ok`` or an error code of the gateway's,
+``client`` is a client's name from routes.yaml (never a key; ``-`` without client authentication).
 """
 
 from __future__ import annotations
@@ -44,6 +45,18 @@ class Metrics:
             buckets=SECONDS_BUCKETS,
             registry=self.registry,
         )
+        self.images = Counter(
+            "imagegate_images",
+            "Images produced by upstream calls (and paid for), by client and routed model.",
+            ["client", "model"],
+            registry=self.registry,
+        )
+        self.cost = Counter(
+            "imagegate_cost_usd",
+            "What those images cost in USD, from the targets' prices, by client and routed model.",
+            ["client", "model"],
+            registry=self.registry,
+        )
         self.skips = Counter(
             "imagegate_targets_passed_by",
             "Targets passed by without a call (cooling down, account not configured).",
@@ -60,6 +73,10 @@ class Metrics:
             self.attempt_seconds.labels(attempt.target).observe(attempt.latency_ms / 1000)
         for skipped in line.skipped:
             self.skips.labels(skipped.target, skipped.reason).inc()
+        if line.images or line.cost_usd:
+            client = line.client or "-"
+            self.images.labels(client, model).inc(line.images)
+            self.cost.labels(client, model).inc(line.cost_usd)
 
     async def endpoint(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import PayloadTooLarge
+from .errors import GatewayError, PayloadTooLarge
 
 REQUEST_ID_HEADER = b"x-request-id"
 
@@ -74,17 +74,19 @@ def _too_large(limit: int) -> PayloadTooLarge:
 
 
 async def _send_too_large(send: Send, limit: int) -> None:
-    error = _too_large(limit)
+    await send_error(send, _too_large(limit), close=True)
+
+
+async def send_error(send: Send, error: GatewayError, *, close: bool = False) -> None:
+    """Answer with ``error`` from ASGI middleware, before the app runs. ``close``: the body was not read, so the
+    connection is not reused."""
     body = msgspec.json.encode(error.body())
-    await send(
-        {
-            "type": "http.response.start",
-            "status": error.status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((name.encode(), value.encode()) for name, value in error.response_headers().items()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

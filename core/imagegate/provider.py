@@ -18,6 +18,7 @@ import msgspec
 from pybase64 import b64decode, b64encode  # SIMD base64: many times the standard library's speed on images
 
 from .capabilities import ModelCapabilities, Operation
+from .clients.pricing import Price
 from .request import InputImage
 
 
@@ -199,6 +200,12 @@ class Provider:
     def parse(self, call: UpstreamCall, response: UpstreamResponse) -> ProviderResult:
         """Translate the upstream's answer back, or raise an error from :mod:`imagegate.errors`."""
         raise NotImplementedError
+
+    def price(self, upstream_model: str, options: Any, operation: Operation) -> Price | None:
+        """What ``operation`` on ``upstream_model`` costs at the upstream, from its published price list, or
+        ``None`` when unknown (its images are then recorded at 0 and ``imagegate check`` says so). A route's
+        ``price:`` replaces this. A paid model should never default to 0."""
+        return None
 
     def check_account(self, account: Any) -> str | None:
         """Return why ``account`` cannot be used (for example a missing key), or ``None`` when it can."""

@@ -9,15 +9,18 @@ from urllib.parse import quote
 
 from imagegate import (
     ModelCapabilities,
+    Price,
     Provider,
     ProviderResult,
     UpstreamCall,
     UpstreamRequest,
     UpstreamResponse,
 )
+from imagegate.capabilities import Operation
 from imagegate.errors import UnsupportedValue
 from imagegate.provider import Send
 from imagegate_openai.dialect import json_body, multipart_form, parse_images
+from imagegate_openai.prices import price_for
 
 from .auth import EntraTokens
 from .capabilities import azure_capabilities
@@ -46,6 +49,10 @@ class AzureProvider(Provider):
 
     def capabilities(self, upstream_model: str, options: AzureTarget) -> ModelCapabilities:
         return azure_capabilities(options.model or upstream_model)
+
+    def price(self, upstream_model: str, options: AzureTarget, operation: Operation) -> Price:
+        """OpenAI's list prices for the deployed model (Azure's global deployments charge the same)."""
+        return price_for(options.model or upstream_model)
 
     def check_account(self, account: AzureAccount) -> str | None:
         return account_problem(account, credential_injected=self._tokens.injected)

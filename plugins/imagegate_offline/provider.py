@@ -16,7 +16,8 @@ import random
 from typing import Any
 
 import msgspec
-from imagegate import ModelCapabilities, Provider, ProviderResult, ResultImage, SizeSpec, UpstreamCall
+from imagegate import ModelCapabilities, Price, Provider, ProviderResult, ResultImage, SizeSpec, UpstreamCall
+from imagegate.capabilities import Operation
 from imagegate.errors import InvalidRequest
 from imagegate.images import decode_input
 from imagegate.provider import Send
@@ -47,12 +48,17 @@ CAPABILITIES = ModelCapabilities(
     extra_params=frozenset({"seed"}),
 )
 
+FREE = Price(usd_per_image=0.0)
+
 
 class OfflineProvider(Provider):
     name = "offline"
 
     def capabilities(self, upstream_model: str, options: Any) -> ModelCapabilities:
         return CAPABILITIES
+
+    def price(self, upstream_model: str, options: Any, operation: Operation) -> Price:
+        return FREE  # drawn on this machine: nothing to pay
 
     async def run(self, call: UpstreamCall, send: Send) -> ProviderResult:
         return await asyncio.to_thread(render, call)

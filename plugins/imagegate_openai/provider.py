@@ -7,14 +7,17 @@ from typing import Any
 from imagegate import (
     AccountConfig,
     ModelCapabilities,
+    Price,
     Provider,
     ProviderResult,
     UpstreamCall,
     UpstreamRequest,
     UpstreamResponse,
 )
+from imagegate.capabilities import Operation
 
 from .dialect import capabilities_for, error_from_response, json_body, multipart_form, parse_images
+from .prices import price_for
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -36,6 +39,9 @@ class OpenAIProvider(Provider):
 
     def capabilities(self, upstream_model: str, options: Any) -> ModelCapabilities:
         return capabilities_for(upstream_model)
+
+    def price(self, upstream_model: str, options: Any, operation: Operation) -> Price:
+        return price_for(upstream_model)
 
     def check_account(self, account: OpenAIAccount) -> str | None:
         if not account.api_key:

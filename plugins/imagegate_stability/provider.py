@@ -5,6 +5,7 @@ from __future__ import annotations
 from imagegate import (
     FilePart,
     ModelCapabilities,
+    Price,
     Provider,
     ProviderResult,
     ResultImage,
@@ -13,7 +14,7 @@ from imagegate import (
     UpstreamRequest,
     UpstreamResponse,
 )
-from imagegate.capabilities import nearest_aspect_ratio
+from imagegate.capabilities import Operation, nearest_aspect_ratio
 from imagegate.errors import ContentPolicyViolation, InvalidRequest, UpstreamError
 from imagegate.provider import FormValue
 from imagegate.request import InputImage
@@ -31,6 +32,7 @@ from .config import StabilityAccount, StabilityTarget
 from .errors import error_from_response
 from .masks import stability_mask
 from .params import seed_for_call
+from .prices import stability_price
 
 
 class StabilityProvider(Provider):
@@ -55,6 +57,9 @@ class StabilityProvider(Provider):
             delivery="bytes",
             extra_params=frozenset(name for e in endpoints for name in e.params),
         )
+
+    def price(self, upstream_model: str, options: StabilityTarget, operation: Operation) -> Price | None:
+        return stability_price(upstream_model, options, operation)
 
     def check_account(self, account: StabilityAccount) -> str | None:
         if not account.api_key:
