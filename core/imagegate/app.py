@@ -63,18 +63,12 @@ async def _on_gateway_error(request: Request, exc: Exception) -> Response:
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if exc.status_code == 405:
-        return error_response(MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}."))
+    if exc.status_code == 405:  # Starlette's exception carries the Allow header
+        message = f"{request.method} is not allowed on {request.url.path}."
+        return error_response(MethodNotAllowed(message, headers=dict(exc.headers or {})))
     if exc.status_code == 404:
         return error_response(NotFound(f"No endpoint at {request.url.path}."))
     return error_response(GatewayError(str(exc.detail)))
-
-
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error on %s", request.url.path, exc_info=exc)
-    return error_response(
-        GatewayError("The gateway failed unexpectedly; the request id identifies it in the logs.")
-    )
 
 
 def create_app(
@@ -167,7 +161,6 @@ def create_app(
         exception_handlers={
             GatewayError: _on_gateway_error,
             HTTPException: _on_http_exception,
-            Exception: _on_unexpected,
         },
         lifespan=lifespan,
     )

@@ -114,4 +114,4 @@ async def admin_usage(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return JSONBytes(openapi_document())
+    return JSONBytes(openapi_document(tuple(_gateway(request).routes.table.models)))

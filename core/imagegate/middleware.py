@@ -1,7 +1,9 @@
-"""Pure ASGI middleware: a request id on every response, and a body size limit enforced while reading."""
+"""Pure ASGI middleware: a request id on every response (unexpected failures included), and a body size
+limit enforced while reading."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 
@@ -12,10 +14,14 @@ from .errors import GatewayError, PayloadTooLarge
 
 REQUEST_ID_HEADER = b"x-request-id"
 
+log = logging.getLogger("imagegate")
+
 
 class RequestIdMiddleware:
     """Takes the client's ``x-request-id`` (if sane) or makes one; puts it in ``scope["state"]`` and on the
-    response."""
+    response. The outermost of the gateway's middleware, it also answers an exception nothing else handled:
+    a 500 with the id, and the traceback logged under it (Starlette's own last-resort handler sits outside
+    all middleware, where the id is not added)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -28,13 +34,26 @@ class RequestIdMiddleware:
         request_id = given if 0 < len(given) <= 128 and given.isprintable() else f"req_{uuid.uuid4().hex}"
         scope.setdefault("state", {})["request_id"] = request_id
 
+        started = False
+
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != REQUEST_ID_HEADER]
                 message["headers"] = [*headers, (REQUEST_ID_HEADER, request_id.encode("latin-1"))]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception(
+                "unhandled error on %s %s, request id %s", scope["method"], scope["path"], request_id
+            )
+            if started:
+                raise  # the response is half sent: the server can only close the connection
+            error = GatewayError("The gateway failed unexpectedly; the request id identifies it in the logs.")
+            await send_error(send_with_id, error)
 
 
 class BodyLimitMiddleware:
@@ -51,7 +70,7 @@ class BodyLimitMiddleware:
         limit = self.limit_bytes()
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _send_too_large(send, limit)
+            await send_error(send, _too_large(limit), close=True)
             return
         received = 0
 
@@ -73,12 +92,8 @@ def _too_large(limit: int) -> PayloadTooLarge:
     )
 
 
-async def _send_too_large(send: Send, limit: int) -> None:
-    await send_error(send, _too_large(limit), close=True)
-
-
 async def send_error(send: Send, error: GatewayError, *, close: bool = False) -> None:
-    """Answer with ``error`` from ASGI middleware, before the app runs. ``close``: the body was not read, so the
+    """Answer with ``error`` from ASGI middleware, in place of the app. ``close``: the body was not read, so the
     connection is not reused."""
     body = msgspec.json.encode(error.body())
     headers = [

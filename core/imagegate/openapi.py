@@ -1,7 +1,9 @@
 """The OpenAPI document of the gateway's own endpoints, served at ``/openapi.json``.
 
 Request schemas come from the same msgspec types the parser validates with, so the document cannot drift from
-what the gateway accepts."""
+what the gateway accepts; every status an endpoint can answer is declared. CI fuzzes the served document
+with schemathesis (tests/integration/test_openapi_fuzz.py): any 5xx or answer that disagrees with it fails.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +43,33 @@ class ImagesResponse(msgspec.Struct, omit_defaults=True):
     usage: dict[str, Any] | None = None
 
 
+class ImageReference(msgspec.Struct):
+    image_url: str  # a data URL: data:image/png;base64,...
+
+
+class Model(msgspec.Struct):
+    id: str
+    object: str
+    created: int
+    owned_by: str
+
+
+class ModelList(msgspec.Struct):
+    object: str
+    data: list[Model]
+
+
+class Health(msgspec.Struct):
+    status: str
+
+
+class Readiness(msgspec.Struct):
+    status: str
+    routes: str
+    models: int
+    reload_error: str | None
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -49,52 +78,76 @@ def _json(name: str) -> dict[str, Any]:
     return {"application/json": {"schema": _ref(name)}}
 
 
-ERRORS = {
-    str(status): {"description": text, "content": _json("ErrorBody")}
-    for status, text in (
-        (400, "Invalid request"),
-        (404, "Unknown model"),
-        (413, "Body too large"),
-        (429, "Upstream rate limit"),
-        (502, "Upstream failure"),
-        (503, "Account not configured"),
-        (504, "Upstream timeout"),
-    )
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {
+        str(status): {"description": ERROR_TEXTS[status], "content": _json("ErrorBody")}
+        for status in statuses
+    }
+
+
+ERROR_TEXTS = {
+    400: "Invalid request, or a parameter the routed model cannot honour (param names it)",
+    404: "Unknown model, or unknown or expired hosted image",
+    408: "The request body stopped arriving",
+    413: "Body too large",
+    415: "Unsupported content type",
+    429: "Upstream rate limit (retry-after says when to retry)",
+    500: "Unexpected failure (x-request-id identifies it in the logs)",
+    502: "Upstream failure",
+    503: "Account not configured, or every upstream cooling down",
+    504: "Upstream timeout, or the request's deadline passed",
 }
+IMAGE_ERRORS = _errors(400, 404, 408, 413, 415, 429, 500, 502, 503, 504)
+BINARY_FILE = {"type": "string", "format": "binary"}
+BINARY_FILES = {"type": "array", "items": BINARY_FILE}
 
 
-def _image_operation(summary: str, multipart: bool) -> dict[str, Any]:
-    if multipart:
-        form = {
-            "allOf": [
-                _ref("ImageParams"),
-                {
-                    "type": "object",
-                    "properties": {
-                        "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                        "image[]": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                        "mask": {"type": "string", "format": "binary"},
-                    },
-                },
-            ]
-        }
-        content = {"multipart/form-data": {"schema": form}, **_json("ImageParams")}
-    else:
-        content = _json("ImageParams")
+def _form(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """ImageParams plus the endpoint's own fields, with what the endpoint requires."""
+    return {
+        "allOf": [_ref("ImageParams"), {"type": "object", "required": required, "properties": properties}]
+    }
+
+
+def _image_operation(summary: str, content: dict[str, Any]) -> dict[str, Any]:
     return {
         "post": {
             "summary": summary,
             "requestBody": {"required": True, "content": content},
-            "responses": {"200": {"description": "Images", "content": _json("ImagesResponse")}, **ERRORS},
+            "responses": {
+                "200": {"description": "Images", "content": _json("ImagesResponse")},
+                **IMAGE_ERRORS,
+            },
         }
     }
 
 
+def _get(summary: str, schema: str) -> dict[str, Any]:
+    return {
+        "get": {"summary": summary, "responses": {"200": {"description": summary, "content": _json(schema)}}}
+    }
+
+
 @cache
-def openapi_document() -> dict[str, Any]:
+def openapi_document(models: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The document; ``models``, when given, are the model ids the running route table serves."""
     _, components = msgspec.json.schema_components(
-        [ImageParams, ImagesResponse, ErrorBody], ref_template="#/components/schemas/{name}"
+        [ImageParams, ImagesResponse, ErrorBody, ImageReference, ModelList, Health, Readiness],
+        ref_template="#/components/schemas/{name}",
     )
+    params = components["ImageParams"]
+    # Fields the unified API does not name are accepted and handed to the providers that take them
+    # (a model that does not answers 400 naming the field).
+    del params["additionalProperties"]
+    if models:
+        params["properties"]["model"] = {"anyOf": [{"enum": list(models)}, {"type": "null"}], "default": None}
+    references = {"type": "array", "items": _ref("ImageReference"), "minItems": 1}
+    edit_json = _form(["prompt", "images"], {"images": references, "mask": _ref("ImageReference")})
+    edit_multipart = _form(["prompt"], {"image": BINARY_FILES, "image[]": BINARY_FILES, "mask": BINARY_FILE})
+    # One of `image` and `image[]` is required in an edit; OpenAPI cannot say "one of two fields", so the
+    # document requires `image` (the SDK's spelling for one image) and the gateway also takes `image[]`.
+    edit_multipart["allOf"][1]["required"].append("image")
+    variation = _form(["image"], {"image": BINARY_FILE})
     return {
         "openapi": "3.1.0",
         "info": {
@@ -103,28 +156,40 @@ def openapi_document() -> dict[str, Any]:
             "description": "OpenAI-compatible image generation and editing gateway.",
         },
         "paths": {
-            "/v1/images/generations": _image_operation("Create images from a prompt", multipart=False),
-            "/v1/images/edits": _image_operation("Edit images", multipart=True),
-            "/v1/images/variations": _image_operation("Create variations of an image", multipart=True),
-            "/v1/models": {
-                "get": {
-                    "summary": "The models this gateway routes",
-                    "responses": {"200": {"description": "OpenAI model list"}},
-                }
-            },
+            "/v1/images/generations": _image_operation(
+                "Create images from a prompt", {"application/json": {"schema": _form(["prompt"], {})}}
+            ),
+            "/v1/images/edits": _image_operation(
+                "Edit images",
+                {
+                    "multipart/form-data": {"schema": edit_multipart},
+                    "application/json": {"schema": edit_json},
+                },
+            ),
+            "/v1/images/variations": _image_operation(
+                "Create variations of an image", {"multipart/form-data": {"schema": variation}}
+            ),
+            "/v1/models": _get("The models this gateway routes", "ModelList"),
             "/v1/images/hosted/{name}": {
                 "get": {
                     "summary": "An image the gateway hosts for a url response",
+                    "parameters": [
+                        {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
                     "responses": {
-                        "200": {"description": "The image"},
-                        "404": {"description": "Unknown or expired"},
+                        "200": {
+                            "description": "The image",
+                            "content": {
+                                f"image/{fmt}": {"schema": BINARY_FILE}
+                                for fmt in ("png", "jpeg", "webp", "gif")
+                            },
+                        },
+                        **_errors(404),
                     },
                 }
             },
-            "/healthz": {"get": {"summary": "Alive", "responses": {"200": {"description": "ok"}}}},
-            "/readyz": {
-                "get": {"summary": "Route table loaded", "responses": {"200": {"description": "ready"}}}
-            },
+            "/healthz": _get("Alive", "Health"),
+            "/readyz": _get("Route table loaded (and the last reload error, if any)", "Readiness"),
         },
         "components": {"schemas": components},
     }
