@@ -63,11 +63,14 @@ class Health(msgspec.Struct):
     status: str
 
 
-class Readiness(msgspec.Struct):
+class Readiness(msgspec.Struct, kw_only=True):
+    """The details are shown to admins only (see ``clients/auth.py``)."""
+
     status: str
-    routes: str
-    models: int
-    reload_error: str | None
+    routes: str | None = None
+    models: int | None = None
+    clients: int | None = None
+    reload_error: str | None = None
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -87,6 +90,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 ERROR_TEXTS = {
     400: "Invalid request, or a parameter the routed model cannot honour (param names it)",
+    401: "Missing or unknown API key (when routes.yaml has clients)",
+    403: "The key may not use this model",
     404: "Unknown model, or unknown or expired hosted image",
     408: "The request body stopped arriving",
     413: "Body too large",
@@ -97,7 +102,7 @@ ERROR_TEXTS = {
     503: "Account not configured, or every upstream cooling down",
     504: "Upstream timeout, or the request's deadline passed",
 }
-IMAGE_ERRORS = _errors(400, 404, 408, 413, 415, 429, 500, 502, 503, 504)
+IMAGE_ERRORS = _errors(400, 401, 403, 404, 408, 413, 415, 429, 500, 502, 503, 504)
 BINARY_FILE = {"type": "string", "format": "binary"}
 BINARY_FILES = {"type": "array", "items": BINARY_FILE}
 
@@ -122,10 +127,9 @@ def _image_operation(summary: str, content: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _get(summary: str, schema: str) -> dict[str, Any]:
-    return {
-        "get": {"summary": summary, "responses": {"200": {"description": summary, "content": _json(schema)}}}
-    }
+def _get(summary: str, schema: str, *errors: int) -> dict[str, Any]:
+    ok = {"200": {"description": summary, "content": _json(schema)}}
+    return {"get": {"summary": summary, "responses": {**ok, **_errors(*errors)}}}
 
 
 @cache
@@ -169,7 +173,7 @@ def openapi_document(models: tuple[str, ...] = ()) -> dict[str, Any]:
             "/v1/images/variations": _image_operation(
                 "Create variations of an image", {"multipart/form-data": {"schema": variation}}
             ),
-            "/v1/models": _get("The models this gateway routes", "ModelList"),
+            "/v1/models": _get("The models this gateway routes", "ModelList", 401),
             "/v1/images/hosted/{name}": {
                 "get": {
                     "summary": "An image the gateway hosts for a url response",
