@@ -1,37 +1,101 @@
-"""imagegate: one OpenAI-compatible endpoint for image generation and editing, many upstreams."""
+"""imagegate: one OpenAI-compatible endpoint for image generation and editing, many upstreams.
 
-from .capabilities import ModelCapabilities, SizeSpec
+``__all__`` below is the public surface for plugins, in one place: everything a provider plugin needs is
+importable from ``imagegate`` itself, and nothing else is promised. ``tests/unit/test_public_surface.py`` pins
+it: adding a name is free, removing one (or changing what it means) is a new :data:`PLUGIN_API_VERSION`. The
+plugin test kit is :mod:`imagegate.testing`. Every name is documented in docs/plugins.md.
+"""
+
+from .capabilities import (
+    ALL_FORMATS,
+    ALPHA_FORMATS,
+    Delivery,
+    ModelCapabilities,
+    Operation,
+    SizeSpec,
+    nearest_aspect_ratio,
+    parse_size,
+    round_to_multiple,
+)
 from .clients.pricing import Price, TokenRates
-from .hookspecs import hookimpl
+from .errors import (
+    ContentPolicyViolation,
+    GatewayError,
+    InvalidRequest,
+    PayloadTooLarge,
+    ProviderNotConfigured,
+    UnsupportedValue,
+    UpstreamAuthError,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    upstream_error,
+)
+from .hookspecs import PLUGIN_API_VERSION, hookimpl
+from .images import decode_input
 from .provider import (
     AccountConfig,
     FilePart,
+    FormValue,
     Provider,
     ProviderResult,
     ResultImage,
+    Send,
     TargetOptions,
     UpstreamCall,
     UpstreamRequest,
     UpstreamResponse,
     Usage,
+    decode_base64,
 )
+from .request import InputImage
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALL_FORMATS",
+    "ALPHA_FORMATS",
+    "PLUGIN_API_VERSION",
     "AccountConfig",
+    "ContentPolicyViolation",
+    "Delivery",
     "FilePart",
+    "FormValue",
+    "GatewayError",
+    "InputImage",
+    "InvalidRequest",
     "ModelCapabilities",
+    "Operation",
+    "PayloadTooLarge",
     "Price",
     "Provider",
+    "ProviderNotConfigured",
     "ProviderResult",
     "ResultImage",
+    "Send",
     "SizeSpec",
     "TargetOptions",
     "TokenRates",
+    "UnsupportedValue",
+    "UpstreamAuthError",
     "UpstreamCall",
+    "UpstreamError",
+    "UpstreamNotFound",
+    "UpstreamRateLimited",
+    "UpstreamRejected",
     "UpstreamRequest",
     "UpstreamResponse",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
     "Usage",
+    "decode_base64",
+    "decode_input",
     "hookimpl",
+    "nearest_aspect_ratio",
+    "parse_size",
+    "round_to_multiple",
+    "upstream_error",
 ]

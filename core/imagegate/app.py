@@ -86,7 +86,8 @@ def create_app(
     providers = collect_providers(manager)
     path = Path(routes_path)
     fingerprint = file_fingerprint(path)
-    table = load_routes(path, providers, environ)
+    unavailable = manager.unavailable()
+    table = load_routes(path, providers, environ, unavailable)
     state = RouteState(table=table)
     router = router or Router()
     metrics = Metrics()
@@ -99,7 +100,7 @@ def create_app(
     reloader = RouteReloader(
         path,
         state,
-        load=lambda: load_routes(path, providers, environ),
+        load=lambda: load_routes(path, providers, environ, unavailable),
         on_swap=on_swap,
         loaded_fingerprint=fingerprint,
     )

@@ -112,6 +112,28 @@ class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     extra_params: frozenset[str] | None = frozenset()  # accepted extra fields; None lets any through
 
 
+# Capabilities that refuse nothing, for stand-ins that must never turn a request away with a 400: a plugin
+# that did not load (its routes answer 503 saying why), and the test kit's fallback provider.
+PERMISSIVE = ModelCapabilities(
+    operations=frozenset({"generate", "edit", "variation"}),
+    sizes=SizeSpec(sizes=("auto",), multiple_of=1),
+    max_n=2**31,
+    max_images_per_call=2**31,
+    output_formats=frozenset(ALL_FORMATS),
+    output_compression=True,
+    backgrounds=frozenset({"transparent", "opaque", "auto"}),
+    qualities=frozenset({"low", "medium", "high", "auto", "standard", "hd"}),
+    styles=frozenset({"vivid", "natural"}),
+    moderation=True,
+    input_fidelity=True,
+    max_input_images=2**31,
+    mask=True,
+    prompt_required=False,
+    delivery="bytes",
+    extra_params=None,
+)
+
+
 # ASCII digits only (``str.isdigit`` also takes "²" and other scripts' digits), at most 5 of them per side.
 _SIZE_PATTERN = re.compile(r"([0-9]{1,5})[xX]([0-9]{1,5})")
 

@@ -17,9 +17,15 @@ from typing import Any
 
 from .accesslog import ACCESS_LOGGER
 from .clients.keys import key_digest, new_key
-from .clients.pricing import Price
 from .config import RoutesError, RouteTable, load_routes
-from .plugins import build_plugin_manager, collect_providers, describe_plugins
+from .plugins import (
+    DISABLE_VARIABLE,
+    PluginManager,
+    build_plugin_manager,
+    collect_providers,
+    describe_plugins,
+)
+from .routes_report import describe_table
 
 DEFAULT_ROUTES = "routes.yaml"
 ROUTES_VARIABLE = "IMAGEGATE_ROUTES"
@@ -38,6 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--log-level", default="info")
     check = commands.add_parser("check", help="validate a routes file and print the resolved table")
     check.add_argument("routes", nargs="?", default=os.environ.get(ROUTES_VARIABLE, DEFAULT_ROUTES))
+    check.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show each target's full capabilities and what the core adapts for it",
+    )
     commands.add_parser("plugins", help="list loaded plugins and their providers")
     keys = commands.add_parser("keys", help="client API keys").add_subparsers(
         dest="keys_command", required=True
@@ -55,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "check":
-        return _check(args.routes)
+        return _check(args.routes, args.verbose)
     if args.command == "keys":
         return _new_key(args.name)
     if args.command == "usage":
@@ -124,58 +136,29 @@ def app_from_environment():  # type: ignore[no-untyped-def]
     return create_app(os.environ.get(ROUTES_VARIABLE, DEFAULT_ROUTES))
 
 
-def _load(path: str) -> RouteTable:
+def _load(path: str) -> tuple[RouteTable, PluginManager]:
     manager = build_plugin_manager(os.environ)
-    return load_routes(path, collect_providers(manager), os.environ)
+    providers = collect_providers(manager)
+    return load_routes(path, providers, os.environ, manager.unavailable()), manager
 
 
-def _check(path: str) -> int:
+def _check(path: str, verbose: bool) -> int:
     """Validate ``path`` exactly as a running gateway validates a reload (the same loader): exit 0 when a
     reload would take it, 1 when it would keep the old table."""
     try:
-        table = _load(path)
+        table, manager = _load(path)
     except RoutesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    routes = {id(route): route for route in table.models.values()}
-    print(f"{table.source}: OK ({len(routes)} models, {len(table.accounts)} provider accounts)")
-    for name, account in table.accounts.items():
-        status = "ready" if account.problem is None else f"NOT USABLE: {account.problem}"
-        print(f"  account {name} (plugin {account.provider.name}): {status}")
-    if table.clients is None:
-        print("  clients: none (no client authentication)")
-    for client in table.clients or ():
-        models = ", ".join(client.model_globs) if client.model_globs is not None else "all models"
-        limits = [f"{client.images_per_minute} images/min"] if client.images_per_minute else []
-        if client.budget is not None:
-            limits.append(f"budget {client.budget.limit:g} USD per {client.budget.period}")
-        status = f"NOT USABLE: {client.problem}" if client.problem else "key set"
-        print(f"  client {client.name}: {status}; {models}; {'; '.join(limits) or 'no limits'}")
-    if not table.server.admin_key:
-        print("  admin: no server.admin_key (/metrics, /admin/* and /readyz details answer loopback only)")
-    for route in routes.values():
-        retry, cooldown = route.retry, route.cooldown
-        aliases = f" (aliases: {', '.join(route.aliases)})" if route.aliases else ""
-        print(f"  model {route.model}{aliases} [{route.strategy}]")
-        print(
-            f"    retry: {retry.max_attempts} attempts per target, deadline {retry.deadline_seconds:g} s; "
-            f"cooldown: {cooldown.failures} failures in {cooldown.window_seconds:g} s -> "
-            f"{cooldown.duration_seconds:g} s"
-            + ("; falls back on content-policy refusals" if route.fallback_on_content_policy else "")
-        )
-        for target in route.targets:
-            caps = target.capabilities
-            weight = f" weight={target.weight:g}" if route.strategy == "weighted" else ""
-            print(
-                f"    -> {target.label}{weight}  ops={','.join(sorted(caps.operations))} "
-                f"sizes: {caps.sizes.describe()}"
-            )
-            prices = [target.prices.get(operation) for operation in sorted(caps.operations)]
-            if all(price == prices[0] for price in prices):  # one line when every operation costs the same
-                print(f"       price: {_describe_price(prices[0])}")
-            else:
-                for operation, price in zip(sorted(caps.operations), prices, strict=True):
-                    print(f"       price ({operation}): {_describe_price(price)}")
+    for line in describe_table(table, verbose=verbose):
+        print(line)
+    needed = {account.provider.name for account in table.accounts.values()}
+    for failure in manager.failures:
+        use = "needed by this file" if failure.name in needed else "not used by this file"
+        print(f"  plugin {failure.name} ({failure.origin}) FAILED to load, {use}: {failure.error}")
+    for name in manager.blocked:
+        use = "needed by this file" if name in needed else "not used by this file"
+        print(f"  plugin {name} is blocked by {DISABLE_VARIABLE}, {use}")
     return 0
 
 
@@ -230,19 +213,20 @@ def _usage(url: str) -> int:
     return 0
 
 
-def _describe_price(price: Price | None) -> str:
-    return price.describe() if price else "NONE: its images are recorded at 0 USD; set price: on the target"
-
-
 def _plugins() -> int:
     manager = build_plugin_manager(os.environ)
+    collect_providers(manager)
     for info in describe_plugins(manager):
         origin = f"{info.distribution} {info.version}" if info.distribution else "registered directly"
         providers = ", ".join(info.providers) or "no providers"
         print(f"{info.name}: {providers}  [{origin}] {info.module}")
-    blocked = [name for name in os.environ.get("IMAGEGATE_DISABLE_PLUGINS", "").split(",") if name.strip()]
-    if blocked:
-        print(f"blocked: {', '.join(blocked)}")
+    for failure in manager.failures:
+        print(f"{failure.name}: FAILED to load  [{failure.origin}] {failure.error}")
+    if manager.failures:
+        names = ",".join(failure.name for failure in manager.failures)
+        print(f"(the other plugins serve; to stop loading the failed ones: {DISABLE_VARIABLE}={names})")
+    if manager.blocked:
+        print(f"blocked: {', '.join(manager.blocked)}")
     return 0
 
 

@@ -9,21 +9,24 @@ variable does not fail the load but marks its account unusable, with the reason,
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
+import msgspec.inspect
 import yaml
 
-from .capabilities import ModelCapabilities, Operation
+from .capabilities import PERMISSIVE, ModelCapabilities, Operation
 from .clients.pricing import Price
 from .clients.registry import ClientEntry, ClientRegistry, ClientsError, build_registry
 from .images import pixel_limit
 from .provider import AccountConfig, Provider, TargetOptions
 
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]*)`")
+LOCATION_SEGMENT = re.compile(r"\.[^.\[]+|\[[^\]]*\]")
 
 
 class RoutesError(Exception):
@@ -151,6 +154,34 @@ class _AliasEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     alias_of: str
 
 
+class _AnyAccount(AccountConfig, forbid_unknown_fields=False):
+    pass
+
+
+class _AnyOptions(TargetOptions, forbid_unknown_fields=False):
+    pass
+
+
+class UnavailablePlugin(Provider):
+    """Stands in for a plugin that is installed but not serving (blocked, or failed to load): the accounts
+    naming it load as not usable with the reason, so their routes answer 503 saying why while every other
+    route serves. It takes any keys and declares that it can do anything, so requests reach that 503 rather
+    than a 400 about a capability nobody declared."""
+
+    account_type = _AnyAccount
+    options_type = _AnyOptions
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name  # type: ignore[misc]
+        self.reason = reason
+
+    def capabilities(self, upstream_model: str, options: Any) -> ModelCapabilities:
+        return PERMISSIVE
+
+    def check_account(self, account: Any) -> str | None:
+        return f"plugin '{self.name}' {self.reason}"
+
+
 @dataclass(slots=True)
 class Account:
     name: str
@@ -197,18 +228,28 @@ class RouteTable:
 
 
 def load_routes(
-    path: str | Path, providers: Mapping[str, Provider], environ: Mapping[str, str]
+    path: str | Path,
+    providers: Mapping[str, Provider],
+    environ: Mapping[str, str],
+    unavailable: Mapping[str, str] | None = None,
 ) -> RouteTable:
+    """Read and validate ``path``. ``unavailable`` maps plugins that are installed but not serving (blocked or
+    failed to load) to why: accounts naming them load as not usable, with that reason, instead of failing the
+    whole file."""
     source = str(path)
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise RoutesError(source, "", f"cannot read the file ({exc.strerror})") from None
-    return parse_routes(text, source, providers, environ)
+    return parse_routes(text, source, providers, environ, unavailable)
 
 
 def parse_routes(
-    text: str, source: str, providers: Mapping[str, Provider], environ: Mapping[str, str]
+    text: str,
+    source: str,
+    providers: Mapping[str, Provider],
+    environ: Mapping[str, str],
+    unavailable: Mapping[str, str] | None = None,
 ) -> RouteTable:
     try:
         document = yaml.safe_load(text)
@@ -224,7 +265,7 @@ def parse_routes(
     server = _load_server(_mapping(document.get("server"), source, "server"), source, environ)
     server = msgspec.structs.replace(server, max_input_pixels=pixel_limit(server.max_input_pixels))
     accounts = {
-        str(name): _load_account(str(name), entry, source, providers, environ)
+        str(name): _load_account(str(name), entry, source, providers, environ, unavailable or {})
         for name, entry in _mapping(document.get("providers"), source, "providers").items()
     }
     table = RouteTable(source=source, server=server, accounts=accounts)
@@ -288,7 +329,9 @@ def _mapping(value: Any, source: str, path: str) -> dict[Any, Any]:
     return value
 
 
-def _convert(value: Any, type_: Any, source: str, path: str) -> Any:
+def _convert(value: Any, type_: Any, source: str, path: str, also_valid: Iterable[str] = ()) -> Any:
+    """``value`` as ``type_``, or a :class:`RoutesError` at the key path; an unknown key's error lists the
+    keys that are valid there (``also_valid``: keys a caller took out before converting the rest)."""
     try:
         return msgspec.convert(value, type_)
     except msgspec.ValidationError as exc:
@@ -297,7 +340,35 @@ def _convert(value: Any, type_: Any, source: str, path: str) -> Any:
         if " - at `$" in message:
             message, _, location = message.rpartition(" - at `$")
             location = location.rstrip("`")
+        unknown = UNKNOWN_FIELD.match(message)
+        if unknown is not None:
+            valid = _keys_at(type_, location) + (list(also_valid) if not location else [])
+            message = f"unknown key '{unknown.group(1)}' (valid keys: {', '.join(sorted(valid)) or 'none'})"
         raise RoutesError(source, path + location, message) from None
+
+
+def _keys_at(type_: Any, location: str) -> list[str]:
+    """The keys of the struct found at ``location`` (msgspec's ``.field``/``[0]``/``[...]`` path) in ``type_``."""
+    info: Any = msgspec.inspect.type_info(type_)
+    for segment in LOCATION_SEGMENT.findall(location):
+        info = _unwrap(info)
+        if segment.startswith(".") and isinstance(info, msgspec.inspect.StructType):
+            info = next((f.type for f in info.fields if f.encode_name == segment[1:]), None)
+        elif isinstance(info, msgspec.inspect.DictType):
+            info = info.value_type
+        elif isinstance(info, msgspec.inspect.ListType | msgspec.inspect.VarTupleType):
+            info = info.item_type
+        else:
+            return []
+    info = _unwrap(info)
+    return [f.encode_name for f in info.fields] if isinstance(info, msgspec.inspect.StructType) else []
+
+
+def _unwrap(info: Any) -> Any:
+    """The struct, mapping or list inside an optional type (``X | None``)."""
+    if isinstance(info, msgspec.inspect.UnionType):
+        return next((t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)), info)
+    return info
 
 
 def _substitute(value: Any, environ: Mapping[str, str], missing: set[str]) -> Any:
@@ -340,13 +411,21 @@ def _load_clients(
 
 
 def _load_account(
-    name: str, entry: Any, source: str, providers: Mapping[str, Provider], environ: Mapping[str, str]
+    name: str,
+    entry: Any,
+    source: str,
+    providers: Mapping[str, Provider],
+    environ: Mapping[str, str],
+    unavailable: Mapping[str, str],
 ) -> Account:
     path = f"providers.{name}"
     entry = _mapping(entry, source, path)
-    generic = {key: entry[key] for key in ("plugin", "timeout") if key in entry}
+    generic_keys = _AccountEntry.__struct_fields__
+    generic = {key: entry[key] for key in generic_keys if key in entry}
     head = _convert(generic, _AccountEntry, source, path)
     provider = providers.get(head.plugin)
+    if provider is None and head.plugin in unavailable:
+        provider = UnavailablePlugin(head.plugin, unavailable[head.plugin])
     if provider is None:
         known = ", ".join(sorted(providers)) or "none"
         raise RoutesError(source, f"{path}.plugin", f"unknown plugin '{head.plugin}' (loaded: {known})")
@@ -355,8 +434,8 @@ def _load_account(
     try:
         config = msgspec.convert(specific, provider.account_type)
     except msgspec.ValidationError as exc:
-        if not missing:
-            _convert(specific, provider.account_type, source, path)  # raises with the key path
+        if not missing:  # raises with the key path
+            _convert(specific, provider.account_type, source, path, also_valid=generic_keys)
         config = provider.account_type.__new__(provider.account_type)
         problem = f"environment variable {', '.join(sorted(missing))} is not set ({exc})"
     else:
@@ -438,7 +517,11 @@ def _load_target(model: str, raw: Any, source: str, path: str, accounts: Mapping
         raise RoutesError(source, f"{path}.weight", "must be a positive number")
     provider = account.provider
     options = _convert(
-        {k: v for k, v in raw.items() if k not in generic_keys}, provider.options_type, source, path
+        {k: v for k, v in raw.items() if k not in generic_keys},
+        provider.options_type,
+        source,
+        path,
+        also_valid=generic_keys,
     )
     upstream_model = head.upstream_model or model
     try:

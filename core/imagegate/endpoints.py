@@ -95,6 +95,7 @@ async def readyz(request: Request) -> Response:
     if not getattr(request.state, ADMIN_STATE_KEY, False):
         return JSONBytes({"status": "ready"})
     state = _gateway(request).routes
+    plugins = request.app.state.plugin_manager
     return JSONBytes(
         {
             "status": "ready",
@@ -102,6 +103,12 @@ async def readyz(request: Request) -> Response:
             "models": len(state.table.models),
             "clients": len(state.table.clients or ()),
             "reload_error": state.reload_error,
+            # Plugins that are not serving; the routes that need them answer 503 saying why.
+            "plugins_failed": [
+                {"name": f.name, "distribution": f.distribution, "version": f.version, "error": f.error}
+                for f in plugins.failures
+            ],
+            "plugins_blocked": plugins.blocked,
         }
     )
 

@@ -208,7 +208,26 @@ def upstream_error(
 ) -> GatewayError:
     """Map an upstream HTTP failure to the gateway's error tree by status.
 
-    Providers call this after recognising their dialect's special cases (content-policy blocks above all).
+    Providers call this from ``parse`` after recognising their dialect's special cases (content-policy
+    blocks above all), passing the upstream's own ``message``, and ``code``/``param`` where it names them.
+
+    ===============  ===================================================  =======  ========
+    upstream status  error: what the client gets                          retried  fallback
+    ===============  ===================================================  =======  ========
+    401, 403         UpstreamAuthError: 502 upstream_auth_failed           no       yes
+    402              UpstreamAuthError: 502 upstream_payment               no       yes
+    404              UpstreamNotFound: 502 upstream_not_found              no       yes
+    408, 409, 5xx    UpstreamUnavailable: 502 upstream_unavailable         yes      yes
+    413              PayloadTooLarge: 413 request_too_large                no       no
+    429              UpstreamRateLimited: 429 rate_limit_exceeded          yes      yes
+    any other        UpstreamRejected: 400 ``code`` or upstream_rejected   no       no
+    ===============  ===================================================  =======  ========
+
+    ``retry_after`` is how many seconds the upstream asked to wait (its ``Retry-After`` or
+    ``retry-after-ms``, or a delay its message names). It is kept on the error: the router waits that long
+    before trying the same target again (or gives the target up for this request when it is longer than
+    ``retry.max_retry_after_seconds``), and the client's error carries ``retry-after``/``retry-after-ms``.
+    Errors that allow fallback also count toward the target's cooldown (docs/routing.md).
     """
     if status in (401, 403):
         return UpstreamAuthError(

@@ -3,12 +3,21 @@
 Plugins come from the ``imagegate`` entry-point group (first-party providers too) and from objects passed to
 ``create_app(plugins=...)``. ``IMAGEGATE_DISABLE_PLUGINS`` (comma-separated entry-point names) blocks plugins
 before their entry points are loaded, so a broken plugin can be switched off without touching its code.
+
+Failures are contained: an entry-point plugin that cannot be imported, declares plugin API versions this
+imagegate does not provide, cannot be registered, or fails while registering its providers is logged with its
+distribution and the error, recorded in :attr:`PluginManager.failures` (shown by ``imagegate plugins``,
+``imagegate check`` and ``/readyz``) and skipped; every other plugin still serves. Objects passed directly by
+the caller are code under the caller's control: their failures raise :class:`PluginError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+import traceback
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 
 import pluggy
 
@@ -16,6 +25,9 @@ from . import hookspecs
 from .provider import Provider
 
 DISABLE_VARIABLE = "IMAGEGATE_DISABLE_PLUGINS"
+API_ATTRIBUTE = "IMAGEGATE_PLUGIN_API"  # what a plugin module sets to declare the API versions it supports
+
+log = logging.getLogger("imagegate")
 
 
 class PluginError(Exception):
@@ -31,52 +43,186 @@ class PluginInfo:
     providers: list[str]
 
 
-def build_plugin_manager(
-    environ: Mapping[str, str], extra_plugins: Iterable[object] = ()
-) -> pluggy.PluginManager:
-    manager = pluggy.PluginManager(hookspecs.PROJECT)
-    manager.add_hookspecs(hookspecs)
+@dataclass(slots=True)
+class PluginFailure:
+    """A plugin that was skipped: its entry-point name, where it comes from, and what went wrong (one line)."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    error: str
+
+    @property
+    def origin(self) -> str:
+        return f"{self.distribution} {self.version}" if self.distribution else "registered directly"
+
+    def describe(self) -> str:
+        return (
+            f"plugin '{self.name}' ({self.origin}) failed to load and is skipped: {self.error}. "
+            f"Other plugins are unaffected; to stop loading it, set {DISABLE_VARIABLE}={self.name}"
+            + (f" or uninstall {self.distribution}" if self.distribution else "")
+            + "."
+        )
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, plus what imagegate records about each plugin: where it came from, the providers it
+    registered, and the plugins that were blocked or failed."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self.distributions: dict[str, metadata.Distribution] = {}  # entry-point name -> distribution
+        self.provided: dict[str, list[str]] = {}  # plugin name -> provider names
+        self.failures: list[PluginFailure] = []
+        self.blocked: list[str] = []
+
+    def unavailable(self) -> dict[str, str]:
+        """Plugins that routes may name but that are not serving, with why (for the route table load)."""
+        reasons = {name: f"is blocked by {DISABLE_VARIABLE}" for name in self.blocked}
+        reasons.update({failure.name: f"failed to load ({failure.error})" for failure in self.failures})
+        return reasons
+
+    def load_entry_points(self) -> None:
+        """Load and register every plugin of the entry-point group that is not blocked, containing failures."""
+        for dist in metadata.distributions():
+            for entry_point in dist.entry_points:
+                if entry_point.group != hookspecs.PROJECT or self.has_plugin(entry_point.name):
+                    continue
+                if self.is_blocked(entry_point.name):
+                    continue
+                try:
+                    plugin = entry_point.load()
+                    check_api_version(plugin)
+                    self.register(plugin, name=entry_point.name)
+                except Exception as exc:
+                    self.record_failure(entry_point.name, dist, exc)
+                else:
+                    self.distributions[entry_point.name] = dist
+
+    def record_failure(self, name: str, dist: metadata.Distribution | None, exc: Exception) -> None:
+        failure = PluginFailure(
+            name=name,
+            distribution=dist.metadata["Name"] if dist is not None else None,
+            version=dist.version if dist is not None else None,
+            error=describe_exception(exc),
+        )
+        self.failures.append(failure)
+        log.error("%s", failure.describe())
+        log.debug("plugin '%s' failed here", name, exc_info=exc)
+
+
+def check_api_version(plugin: object) -> None:
+    """Refuse a plugin that declares plugin API versions not including :data:`hookspecs.PLUGIN_API_VERSION`."""
+    declared = getattr(plugin, API_ATTRIBUTE, None)
+    if declared is None:
+        return
+    versions = _declared_versions(declared)
+    if versions is None:
+        raise PluginError(
+            f"{API_ATTRIBUTE} = {declared!r} is not a plugin API version (an int) or a collection of them"
+        )
+    if hookspecs.PLUGIN_API_VERSION not in versions:
+        supported = ", ".join(str(version) for version in sorted(versions)) or "none"
+        raise PluginError(
+            f"it supports plugin API version {supported}, but this imagegate provides version "
+            f"{hookspecs.PLUGIN_API_VERSION}; install a release of the plugin made for version "
+            f"{hookspecs.PLUGIN_API_VERSION}, or an imagegate that provides version {supported}"
+        )
+
+
+def _declared_versions(declared: object) -> set[int] | None:
+    if isinstance(declared, bool):
+        return None
+    if isinstance(declared, int):
+        return {declared}
+    if isinstance(declared, Collection) and not isinstance(declared, str | bytes):
+        items = list(declared)
+        if all(isinstance(item, int) and not isinstance(item, bool) for item in items):
+            return set(items)
+    return None
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message (at file:line)``: one line, the place being the innermost frame outside importlib."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    frames = [
+        frame for frame in traceback.extract_tb(exc.__traceback__) if not frame.filename.startswith("<")
+    ]
+    if frames:
+        text += f" (at {frames[-1].filename}:{frames[-1].lineno})"
+    return text
+
+
+def build_plugin_manager(environ: Mapping[str, str], extra_plugins: Iterable[object] = ()) -> PluginManager:
+    manager = PluginManager()
     for name in environ.get(DISABLE_VARIABLE, "").split(","):
         if name.strip():
             manager.set_blocked(name.strip())
-    manager.load_setuptools_entrypoints(hookspecs.PROJECT)
+            manager.blocked.append(name.strip())
+    manager.load_entry_points()
     for plugin in extra_plugins:
+        try:
+            check_api_version(plugin)
+        except PluginError as exc:
+            raise PluginError(f"plugin {plugin!r}: {exc}") from None
         manager.register(plugin)
     return manager
 
 
-def collect_providers(manager: pluggy.PluginManager) -> dict[str, Provider]:
-    """Ask every plugin for its providers; two providers with one name are an error."""
+def collect_providers(manager: PluginManager) -> dict[str, Provider]:
+    """Ask every plugin for its providers. A plugin whose registration fails (it raises, registers something
+    that is not a :class:`Provider`, or a name another plugin took) is unregistered and recorded as failed."""
+    owners: dict[str, str] = {}  # provider name -> the plugin that registered it
     providers: dict[str, Provider] = {}
-
-    def register(provider: Provider) -> None:
-        if provider.name in providers:
-            raise PluginError(f"two plugins register a provider named '{provider.name}'")
-        providers[provider.name] = provider
-
-    manager.hook.imagegate_register_providers(register=register)
+    for impl in manager.hook.imagegate_register_providers.get_hookimpls():
+        name = impl.plugin_name
+        try:
+            registered = _registered_by(impl.function, owners)
+        except Exception as exc:
+            if name not in manager.distributions:
+                raise PluginError(f"plugin '{name}' failed to register its providers: {exc}") from exc
+            manager.unregister(name=name)
+            manager.record_failure(name, manager.distributions.pop(name), exc)
+            continue
+        providers.update(registered)
+        owners.update(dict.fromkeys(registered, name))
+        manager.provided[name] = list(registered)
     return providers
 
 
-def describe_plugins(manager: pluggy.PluginManager) -> list[PluginInfo]:
-    """What is loaded and from where, for ``imagegate plugins``."""
-    dists = {id(plugin): dist for plugin, dist in manager.list_plugin_distinfo()}
+def _registered_by(hook: Callable[..., object], owners: Mapping[str, str]) -> dict[str, Provider]:
+    """The providers one plugin's ``imagegate_register_providers`` registers."""
+    registered: dict[str, Provider] = {}
+
+    def register(provider: Provider) -> None:
+        if not isinstance(provider, Provider):
+            raise PluginError(f"register() takes an imagegate.Provider, not {type(provider).__name__}")
+        if provider.name in owners:
+            owner = owners[provider.name]
+            raise PluginError(f"a provider named '{provider.name}' is already registered by plugin '{owner}'")
+        if provider.name in registered:
+            raise PluginError(f"it registers a provider named '{provider.name}' twice")
+        registered[provider.name] = provider
+
+    hook(register=register)
+    return registered
+
+
+def describe_plugins(manager: PluginManager) -> list[PluginInfo]:
+    """What is loaded and from where, for ``imagegate plugins`` (after :func:`collect_providers`)."""
     infos: list[PluginInfo] = []
     for name, plugin in manager.list_name_plugin():
         if plugin is None:
             continue
-        found: list[str] = []
-        impl = getattr(plugin, "imagegate_register_providers", None)
-        if impl is not None:
-            impl(register=lambda provider, found=found: found.append(provider.name))
-        dist = dists.get(id(plugin))
+        dist = manager.distributions.get(name)
         infos.append(
             PluginInfo(
                 name=name,
                 module=getattr(plugin, "__file__", None) or type(plugin).__module__,
-                distribution=dist.project_name if dist is not None else None,
+                distribution=dist.metadata["Name"] if dist is not None else None,
                 version=dist.version if dist is not None else None,
-                providers=found,
+                providers=manager.provided.get(name, []),
             )
         )
     return infos

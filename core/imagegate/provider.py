@@ -41,32 +41,47 @@ class TargetOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 @dataclass(slots=True)
 class UpstreamCall:
-    """One upstream call as planned by the core: the client's request with sizes, counts and formats
-    already decided. Fields left ``None`` are not to be sent."""
+    """One upstream call as planned by the core: the client's request with sizes, counts and formats already
+    decided against the target's :class:`ModelCapabilities`. A field left ``None`` is not to be sent: either
+    the client did not ask for it, or the model's own default already means what the client asked for, or
+    the core does it itself afterwards. Nothing here needs validating again: what the model cannot do was
+    refused with a 400 before the call was planned."""
 
-    operation: Operation
-    upstream_model: str
-    account: Any  # the provider's AccountConfig subclass
-    options: Any  # the provider's TargetOptions subclass
+    operation: Operation  # "generate", "edit" or "variation"; always one the capabilities declare
+    upstream_model: str  # the target's upstream_model (the model id when routes.yaml names none)
+    account: Any  # the provider's account_type, as read from the routes.yaml ``providers:`` entry
+    options: Any  # the provider's options_type, from the target's provider-specific keys
+    # None for variations, and when the client sent none to a model with prompt_required=False.
     prompt: str | None = None
-    n: int = 1
-    size: str | None = None  # as sent to OpenAI-style upstreams: "WxH" (canonical) or "auto"
-    width: int | None = None  # ``size`` parsed by the core, when it is a WxH: providers use these
+    n: int = 1  # images this call must return: at most max_images_per_call (the core fans out the rest)
+    # The client's size as the model takes it: the canonical "WxH" (parsed strictly by the core) or "auto";
+    # None when the client sent no size, sent "auto" to a model without "auto", or the size was mapped to
+    # ``aspect_ratio``.
+    size: str | None = None
+    width: int | None = None  # ``size`` as integers when it is a WxH (None with "auto"): providers use these
     height: int | None = None
+    # Only for models that declare sizes.aspect_ratios: the declared ratio nearest to the client's WxH.
     aspect_ratio: str | None = None
-    quality: str | None = None
-    style: str | None = None
+    quality: str | None = None  # one of capabilities.qualities; None when not sent or "auto" is not one
+    style: str | None = None  # one of capabilities.styles; None when not sent
+    # "transparent" when asked for (and declared); "opaque"/"auto" only when in capabilities.backgrounds.
     background: str | None = None
-    moderation: str | None = None
+    moderation: str | None = None  # "low"/"auto", only when capabilities.moderation
+    # The format to ask the upstream for: None when the model has only one format (nothing to choose) or the
+    # client named none; a native format the core transcodes from when the client wants one that is not.
     output_format: str | None = None
+    # 0-100, only when capabilities.output_compression (else the core transcodes).
     output_compression: int | None = None
+    # "b64_json" or "url" when one is needed and in capabilities.response_formats; None: the upstream's default.
     response_format: str | None = None
-    input_fidelity: str | None = None
-    user: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)  # route-fixed parameters over the client's extras
-    images: list[InputImage] = field(default_factory=list)
-    mask: InputImage | None = None
-    index: int = 0  # which call of a fan-out this is
+    input_fidelity: str | None = None  # "high"/"low", only when capabilities.input_fidelity
+    user: str | None = None  # the client's end-user id, as sent
+    # The client's extra fields (only names in capabilities.extra_params, unless that is None) with the
+    # route's fixed ``params`` over them.
+    params: dict[str, Any] = field(default_factory=dict)
+    images: list[InputImage] = field(default_factory=list)  # edits and variations: the uploads, in order
+    mask: InputImage | None = None  # edits: the mask, when the client sent one (and capabilities.mask)
+    index: int = 0  # which call of a fan-out this is, from 0: vary a seed with it to get distinct images
 
 
 @dataclass(slots=True)
@@ -83,6 +98,9 @@ FormValue = str | FilePart
 
 @dataclass(slots=True)
 class UpstreamRequest:
+    """What ``build`` returns and the core sends: JSON (``json``, encoded with msgspec) or multipart
+    (``form``), or neither for a bodiless request. ``query`` is added to ``url``."""
+
     url: str
     method: str = "POST"
     headers: dict[str, str] = field(default_factory=dict)
@@ -93,6 +111,8 @@ class UpstreamRequest:
 
 @dataclass(slots=True)
 class UpstreamResponse:
+    """The upstream's answer as the core received it, whatever its status: ``parse`` decides what it means."""
+
     status: int
     headers: Any  # a case-insensitive mapping (multidict)
     body: bytes
@@ -159,6 +179,8 @@ class ResultImage:
 
 
 class Usage(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Token usage as OpenAI's image models report it; passed through to the client, summed over a fan-out."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
@@ -168,6 +190,20 @@ class Usage(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 @dataclass(slots=True)
 class ProviderResult:
+    """What one upstream call produced, as ``parse`` (or ``run``) returns it.
+
+    ``images`` must hold ``call.n`` images, in order. The other fields report what the upstream says it made;
+    ``None`` means it did not say, and the core fills in or leaves out the field of the response:
+
+    - ``usage``: token usage, summed over the calls of a fan-out; ``None``: no ``usage`` in the response.
+    - ``size``: the ``WxH`` produced; ``None``: the core reports the size it asked for, or reads it from the
+      first image when that was not known in advance (``auto``, an aspect ratio, no size sent).
+    - ``quality``, ``background``: as the upstream reports them; ``None``: left out of the response.
+    - ``output_format``: the format of the images; ``None``: left out (when the core transcodes, the
+      response reports the transcoded format whatever this says).
+    - ``created``: the upstream's Unix time; ``None``: the gateway's clock. The earliest of a fan-out wins.
+    """
+
     images: list[ResultImage]
     usage: Usage | None = None
     size: str | None = None

@@ -13,7 +13,7 @@ import inspect
 import time
 from typing import Any
 
-from imagegate.errors import ProviderNotConfigured, UpstreamAuthError
+from imagegate import ProviderNotConfigured, UpstreamAuthError
 
 # Fetch a new token this many seconds before the cached one expires.
 REFRESH_MARGIN_SECONDS = 300

@@ -20,8 +20,7 @@ import re
 from typing import Any
 
 import msgspec
-from imagegate import UpstreamResponse
-from imagegate.errors import ContentPolicyViolation, GatewayError
+from imagegate import ContentPolicyViolation, GatewayError, UpstreamResponse
 from imagegate_openai.dialect import error_from_response
 
 CONTENT_FILTER_CODES = frozenset(

@@ -9,16 +9,16 @@ from urllib.parse import quote
 
 from imagegate import (
     ModelCapabilities,
+    Operation,
     Price,
     Provider,
     ProviderResult,
+    Send,
+    UnsupportedValue,
     UpstreamCall,
     UpstreamRequest,
     UpstreamResponse,
 )
-from imagegate.capabilities import Operation
-from imagegate.errors import UnsupportedValue
-from imagegate.provider import Send
 from imagegate_openai.dialect import json_body, multipart_form, parse_images
 from imagegate_openai.prices import price_for
 

@@ -16,12 +16,20 @@ import random
 from typing import Any
 
 import msgspec
-from imagegate import ModelCapabilities, Price, Provider, ProviderResult, ResultImage, SizeSpec, UpstreamCall
-from imagegate.capabilities import Operation
-from imagegate.errors import InvalidRequest
-from imagegate.images import decode_input
-from imagegate.provider import Send
-from imagegate.request import InputImage
+from imagegate import (
+    InputImage,
+    InvalidRequest,
+    ModelCapabilities,
+    Operation,
+    Price,
+    Provider,
+    ProviderResult,
+    ResultImage,
+    Send,
+    SizeSpec,
+    UpstreamCall,
+    decode_input,
+)
 from PIL import Image, ImageChops, ImageDraw, ImageOps
 
 SHAPES_BY_QUALITY = {"low": 6, "medium": 16, "high": 40}

@@ -13,16 +13,21 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import msgspec
-from imagegate import FilePart, ProviderResult, ResultImage, UpstreamCall, UpstreamResponse, Usage
-from imagegate.errors import (
+from imagegate import (
     ContentPolicyViolation,
+    FilePart,
+    FormValue,
     GatewayError,
+    InputImage,
+    ProviderResult,
+    ResultImage,
     UpstreamAuthError,
+    UpstreamCall,
     UpstreamError,
+    UpstreamResponse,
+    Usage,
     upstream_error,
 )
-from imagegate.provider import FormValue
-from imagegate.request import InputImage
 
 from .models import capabilities_for
 

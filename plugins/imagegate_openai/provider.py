@@ -7,6 +7,7 @@ from typing import Any
 from imagegate import (
     AccountConfig,
     ModelCapabilities,
+    Operation,
     Price,
     Provider,
     ProviderResult,
@@ -14,7 +15,6 @@ from imagegate import (
     UpstreamRequest,
     UpstreamResponse,
 )
-from imagegate.capabilities import Operation
 
 from .dialect import capabilities_for, error_from_response, json_body, multipart_form, parse_images
 from .prices import price_for

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 import msgspec
-from imagegate import UpstreamResponse
-from imagegate.errors import ContentPolicyViolation, GatewayError, upstream_error
+from imagegate import ContentPolicyViolation, GatewayError, UpstreamResponse, upstream_error
 
 # Stability locks a key out for 60 s once it passes its rate limit; used when a 429 names no delay.
 RATE_LIMIT_LOCKOUT_SECONDS = 60.0

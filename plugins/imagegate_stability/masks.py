@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import io
 
-from imagegate.errors import InvalidRequest
-from imagegate.images import decode_input
-from imagegate.request import InputImage
+from imagegate import InputImage, InvalidRequest, decode_input
 from PIL import ImageOps
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
-from imagegate.errors import InvalidRequest
+from imagegate import InvalidRequest
 
 Validator = Callable[[str, Any], str]
 

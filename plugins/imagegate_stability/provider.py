@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from imagegate import (
+    ContentPolicyViolation,
     FilePart,
+    FormValue,
+    InputImage,
+    InvalidRequest,
     ModelCapabilities,
+    Operation,
     Price,
     Provider,
     ProviderResult,
     ResultImage,
     SizeSpec,
     UpstreamCall,
+    UpstreamError,
     UpstreamRequest,
     UpstreamResponse,
+    nearest_aspect_ratio,
 )
-from imagegate.capabilities import Operation, nearest_aspect_ratio
-from imagegate.errors import ContentPolicyViolation, InvalidRequest, UpstreamError
-from imagegate.provider import FormValue
-from imagegate.request import InputImage
 
 from .catalog import (
     ASPECT_RATIOS,

@@ -100,7 +100,7 @@ def test_a_default_model_may_be_an_alias(providers: dict[str, Provider]) -> None
         (
             "models: {x: {alias_of: m, targets: []}, m: [{provider: a}]}",
             "models.x",
-            "unknown field `targets`",
+            "unknown key 'targets' (valid keys: alias_of)",
         ),
         ("models: {m: {targets: [{provider: a}], strategy: random}}", "models.m.strategy", "random"),
         (
@@ -121,7 +121,7 @@ def test_a_default_model_may_be_an_alias(providers: dict[str, Provider]) -> None
         (
             "models: {m: {targets: [{provider: a}], retry: {tries: 2}}}",
             "models.m.retry",
-            "unknown field `tries`",
+            "unknown key 'tries' (valid keys: backoff_seconds, deadline_seconds, max_attempts",
         ),
         (
             "models: {m: {targets: [{provider: a}], cooldown: {window_seconds: 0}}}",

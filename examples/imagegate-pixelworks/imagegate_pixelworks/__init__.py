@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 from imagegate import (
     AccountConfig,
+    InvalidRequest,
     ModelCapabilities,
     Provider,
     ProviderResult,
@@ -16,8 +17,11 @@ from imagegate import (
     UpstreamRequest,
     UpstreamResponse,
     hookimpl,
+    upstream_error,
 )
-from imagegate.errors import InvalidRequest, upstream_error
+
+# The imagegate plugin API versions this plugin is written for (imagegate.PLUGIN_API_VERSION).
+IMAGEGATE_PLUGIN_API = (1,)
 
 CAPABILITIES = ModelCapabilities(
     sizes=SizeSpec(multiple_of=64, min_side=64, max_side=2048, default="1024x1024"),
