@@ -1,28 +1,6 @@
-"""Real image bytes for emulators and assertions."""
+"""Kept for the tests that import them from here: :mod:`imagegate.testing`'s image helpers."""
 
-from __future__ import annotations
+from imagegate.testing import describe_image as describe
+from imagegate.testing import make_image
 
-import io
-
-from PIL import Image
-
-
-def make_image(
-    width: int, height: int, fmt: str = "png", *, color: tuple[int, ...] = (40, 120, 200), alpha: bool = False
-) -> bytes:
-    """A real encoded image of the given size and format (a colour field with a diagonal band)."""
-    mode = "RGBA" if alpha else "RGB"
-    fill = (*color[:3], 128) if alpha else color[:3]
-    image = Image.new(mode, (width, height), fill)
-    band = (255, 255, 255, 255) if alpha else (255, 255, 255)
-    for offset in range(0, min(width, height), 4):
-        image.putpixel((offset, offset), band)
-    buffer = io.BytesIO()
-    image.save(buffer, format={"jpg": "JPEG", "jpeg": "JPEG"}.get(fmt, fmt.upper()))
-    return buffer.getvalue()
-
-
-def describe(data: bytes) -> tuple[str, int, int, str]:
-    """(format, width, height, mode) of encoded image bytes, e.g. ("png", 1024, 1024, "RGBA")."""
-    with Image.open(io.BytesIO(data)) as image:
-        return (image.format or "").lower(), image.width, image.height, image.mode
+__all__ = ["describe", "make_image"]
