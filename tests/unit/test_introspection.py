@@ -107,4 +107,7 @@ def test_an_unknown_key_lists_the_valid_keys(providers, routes: str, path: str, 
     with pytest.raises(RoutesError) as error:
         parse_routes(routes, "routes.yaml", providers, {})
     assert error.value.path == path
-    assert "unknown key" in error.value.message and valid in error.value.message
+    message = error.value.message
+    assert message.startswith("unknown key '") and "(valid keys: " in message
+    listed = message.partition("(valid keys: ")[2].rstrip(")").split(", ")
+    assert set(valid.split(", ")) <= set(listed), listed

@@ -486,9 +486,9 @@ def _image_request(
     operation: str, caps: ModelCapabilities, fields: dict[str, Any], model: str
 ) -> ImageRequest:
     width, height = parse_size(fields.get("size") or "") or (256, 256)
-    images = [] if operation == "generate" else [_upload("image.png", make_image(width, height), False)]
+    images = [] if operation == "generate" else [_upload("image", make_image(width, height), False)]
     mask = (
-        _upload("mask.png", make_image(width, height, alpha=True), True)
+        _upload("mask", make_image(width, height, alpha=True), True)
         if operation == "edit" and caps.mask
         else None
     )
@@ -502,9 +502,9 @@ def _image_request(
     )  # type: ignore[arg-type]
 
 
-def _upload(name: str, data: bytes, alpha: bool) -> InputImage:
+def _upload(param: str, data: bytes, alpha: bool) -> InputImage:
     fmt, width, height, _ = describe_image(data)
-    return InputImage(io.BytesIO(data), name, "image/png", fmt, width, height, alpha)
+    return InputImage(io.BytesIO(data), f"{param}.png", "image/png", fmt, width, height, alpha, param=param)
 
 
 def _snapshot(call: UpstreamCall) -> dict[str, Any]:

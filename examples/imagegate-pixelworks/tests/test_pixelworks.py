@@ -24,6 +24,8 @@ def test_build_sends_the_size_as_width_and_height_and_varies_the_seed_per_call()
         options=None,
         prompt="a fox",
         size="512x384",
+        width=512,
+        height=384,
         params={"seed": "7"},
         index=2,
     )
