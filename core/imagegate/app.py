@@ -23,17 +23,19 @@ from . import endpoints
 from .accesslog import AccessLogMiddleware, record_for
 from .clients.accounting import Accounting
 from .clients.auth import ClientAuthMiddleware
-from .config import RouteTable, StoreSettings, load_routes
+from .config import RouteTable, SharedStateSettings, StoreSettings, load_routes
 from .errors import GatewayError, MethodNotAllowed, NotFound
 from .gateway import Gateway, RouteState
-from .health import target_key
+from .health import TargetKey, target_key
 from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, RequestIdMiddleware
 from .plugins import build_plugin_manager, collect_providers
 from .reload import RouteReloader, file_fingerprint
+from .retry import Clock
 from .router import Router
 from .state import SharedState
 from .state.memory import MemoryState
+from .state.redis import RedisState
 from .store import ImageStore
 from .store.local import LocalImageStore
 from .store.s3 import S3ImageStore
@@ -92,10 +94,13 @@ def create_app(
     router = router or Router()
     metrics = Metrics()
 
+    router.health.retain(_target_keys(table))
+
     def on_swap(new: RouteTable) -> None:
-        router.health.retain(target_key(t) for route in new.models.values() for t in route.targets)
-        if new.server.image_store != table.server.image_store:
-            log.warning("server.image_store changes take effect when the gateway restarts")
+        router.health.retain(_target_keys(new))
+        for section in ("image_store", "shared_state"):
+            if getattr(new.server, section) != getattr(table.server, section):
+                log.warning("server.%s changes take effect when the gateway restarts", section)
 
     reloader = RouteReloader(
         path,
@@ -110,7 +115,9 @@ def create_app(
         transport = Transport.create()
         store = _make_store(table.server.image_store)
         await store.start()
-        shared = _make_shared_state(table)
+        shared = _make_shared_state(table.server.shared_state, router.clock, metrics)
+        router.health.state = shared
+        follower = asyncio.create_task(router.health.follow())
         app.state.gateway = Gateway(
             routes=state,
             transport=transport,
@@ -130,6 +137,7 @@ def create_app(
             reloader.remove_signal_handler()
             watcher.cancel()
             cleaner.cancel()
+            follower.cancel()
             await transport.close()
             await shared.close()
             await store.close()
@@ -177,9 +185,17 @@ def _make_store(settings: StoreSettings) -> ImageStore:
     return LocalImageStore(settings.directory, settings.ttl_seconds)
 
 
-def _make_shared_state(table: RouteTable) -> SharedState:
-    """The backend for rate limits and spend: in this process unless routes.yaml shares it."""
-    return MemoryState()
+def _target_keys(table: RouteTable) -> list[TargetKey]:
+    return [target_key(target) for route in table.models.values() for target in route.targets]
+
+
+def _make_shared_state(settings: SharedStateSettings | None, clock: Clock, metrics: Metrics) -> SharedState:
+    """The backend for rate limits, spend and target health: in this process unless routes.yaml shares it
+    (then this process's state stands in while Redis fails)."""
+    local = MemoryState(clock=clock.now)
+    if settings is None:
+        return local
+    return RedisState(settings, local, on_error=metrics.count_shared_state_error)
 
 
 async def _clean_periodically(state: RouteState, store: ImageStore) -> None:

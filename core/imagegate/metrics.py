@@ -64,6 +64,16 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.shared_state_errors = Counter(
+            "imagegate_shared_state_errors",
+            "Calls to the shared state (Redis) that failed or timed out; this process's state answered.",
+            ["operation"],
+            registry=self.registry,
+        )
+
+    def count_shared_state_error(self, operation: str) -> None:
+        self.shared_state_errors.labels(operation).inc()
+
     def observe(self, line: RequestLine) -> None:
         model = line.route or "-"
         self.requests.labels(model, str(line.status)).inc()

@@ -94,10 +94,10 @@ class Router:
                 record.latency_ms = round((time.perf_counter() - started) * 1000)
             if failure is None:
                 record.outcome = "ok"
-                permit.succeeded()
+                await permit.succeeded()
                 return result
             record.outcome = failure.code or failure.type
-            permit.settle(failure, route.cooldown)
+            await permit.settle(failure, route.cooldown)
             delay = retry_delay(failure, number, route.retry, self.rng)
             if delay is None or not deadline.allows_wait(delay) or not self.health.is_available(key):
                 raise failure

@@ -129,7 +129,7 @@ async def test_a_breaker_opening_stops_the_retries(
     for _ in range(4):  # four failures elsewhere; the fifth opens the breaker
         permit = router.health.admit(key)
         assert permit is not None
-        permit.failed(route.cooldown)
+        await permit.failed(route.cooldown)
     failure = UpstreamUnavailable("502")
     with pytest.raises(UpstreamUnavailable) as raised:
         await run(router, route, Deadline(clock, 100), Script(failure, "never"))

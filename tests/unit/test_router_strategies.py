@@ -69,7 +69,7 @@ def test_weighted_orders_every_target_for_fallback(table: RouteTable) -> None:
         assert sorted(accounts(router.order(route, candidates(table, "shared")))) == ["a", "b", "c"]
 
 
-def test_least_busy_prefers_the_fewest_calls_in_flight(table: RouteTable) -> None:
+async def test_least_busy_prefers_the_fewest_calls_in_flight(table: RouteTable) -> None:
     router = Router(clock=FakeClock())
     route = table.models["balanced"]
     a, _, c = route.targets
@@ -78,7 +78,7 @@ def test_least_busy_prefers_the_fewest_calls_in_flight(table: RouteTable) -> Non
     assert accounts(router.order(route, candidates(table, "balanced"))) == ["b", "c", "a"]
     for permit in permits:
         assert permit is not None
-        permit.succeeded()
+        await permit.succeeded()
     assert accounts(router.order(route, candidates(table, "balanced"))) == ["a", "b", "c"]
 
 
@@ -89,7 +89,7 @@ def test_an_account_without_its_secret_is_passed_by(table: RouteTable) -> None:
     assert isinstance(reason, ProviderNotConfigured) and "UNSET_KEY" in reason.message
 
 
-def test_a_cooling_target_is_passed_by_until_its_probe(table: RouteTable) -> None:
+async def test_a_cooling_target_is_passed_by_until_its_probe(table: RouteTable) -> None:
     clock = FakeClock()
     router = Router(clock=clock)
     route = table.models["ordered"]
@@ -98,7 +98,7 @@ def test_a_cooling_target_is_passed_by_until_its_probe(table: RouteTable) -> Non
     for _ in range(route.cooldown.failures):
         permit = router.health.admit(target_key(target))
         assert permit is not None
-        permit.failed(route.cooldown)
+        await permit.failed(route.cooldown)
     reason = router.unusable(target, "ordered")
     assert isinstance(reason, TargetCoolingDown) and reason.retry_after == route.cooldown.duration_seconds
     assert router.unusable(route.targets[1], "ordered") is None

@@ -1,20 +1,33 @@
-"""State that must be shared across replicas when the gateway runs as several: the rate-limit counters and the
-spend ledger (and, later, target health). One protocol, one module per backend: :mod:`.memory` keeps
-everything in this process; a shared backend (Redis) implements the same protocol. The app factory picks the
-backend; nothing else checks which one it has.
+"""State that must be shared across replicas when the gateway runs as several: the rate-limit counters, the
+spend ledger and target health (failure counts and cooldowns). One protocol, one module per backend:
+:mod:`.memory` keeps everything in this process; :mod:`.redis` shares it through Redis and falls back to
+the memory backend while Redis fails. The app factory picks the backend; nothing else checks which one it has.
 
 Rate limits are counted by the `limits` library: a backend hands it a storage of the library's async API
 (``limits.aio.storage``). Spend is kept per client and per accounting period; a period has a key chosen by
 the caller (``month:2026-11``) and the wall-clock time it ends, after which a backend may forget it.
+
+Target health is keyed by a target id (:func:`imagegate.health.target_id`); times are durations, never
+instants, so replicas need no common clock (Redis expires the keys).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from limits.aio.storage import Storage
+
+from ..errors import GatewayError
+
+
+class StateUnavailable(GatewayError):
+    """The shared state failed and the operator chose to refuse rather than guess
+    (``server.shared_state.budget_on_state_error: deny``)."""
+
+    status = 503
+    default_code = "shared_state_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +58,26 @@ class SharedState(Protocol):
         """What ``client`` spent in ``period`` so far (zero when nothing was recorded)."""
         ...
 
+    async def add_failure(self, target: str, window_seconds: float) -> int:
+        """Count one failure of ``target``; return how many its current window holds (a window opens at the
+        first failure and lasts ``window_seconds``)."""
+        ...
+
+    async def start_cooldown(self, target: str, seconds: float) -> None:
+        """Let every replica pass ``target`` by for ``seconds``; its failure count starts afresh."""
+        ...
+
+    async def end_cooldown(self, target: str) -> None:
+        """``target`` answered again: no cooldown and no failures counted."""
+        ...
+
+    async def cooldowns(self, targets: Collection[str]) -> dict[str, float]:
+        """Those of ``targets`` cooling down, with the seconds each has left."""
+        ...
+
     async def close(self) -> None:
         """Release connections and background tasks; called once when the app stops."""
         ...
 
 
-__all__ = ["Period", "SharedState", "Spend"]
+__all__ = ["Period", "SharedState", "Spend", "StateUnavailable"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from limits.aio.storage import MemoryStorage
 
@@ -11,12 +11,18 @@ from . import Period, Spend
 
 
 class MemoryState:
-    """Rate-limit counters in the `limits` library's memory storage; the spend ledger in a dict."""
+    """Rate-limit counters in the `limits` library's memory storage; the spend ledger and target health in
+    dicts. ``clock`` (monotonic seconds) times failure windows and cooldowns; the router's clock in tests."""
 
-    def __init__(self, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, wall_clock: Callable[[], float] = time.time, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._wall_clock = wall_clock
+        self._clock = clock
         self._storage = MemoryStorage()
         self._ledger: dict[tuple[str, str], tuple[Spend, float | None]] = {}
+        self._failures: dict[str, tuple[int, float]] = {}  # target -> (count, window end)
+        self._cooling: dict[str, float] = {}  # target -> end of its cooldown
 
     @property
     def rate_limit_storage(self) -> MemoryStorage:
@@ -36,6 +42,28 @@ class MemoryState:
     async def get_spend(self, client: str, period: Period) -> Spend:
         entry = self._ledger.get((client, period.key))
         return Spend() if entry is None else entry[0]
+
+    async def add_failure(self, target: str, window_seconds: float) -> int:
+        now = self._clock()
+        count, window_end = self._failures.get(target, (0, 0.0))
+        if window_end <= now:
+            count, window_end = 0, now + window_seconds
+        self._failures[target] = (count + 1, window_end)
+        return count + 1
+
+    async def start_cooldown(self, target: str, seconds: float) -> None:
+        self._cooling[target] = self._clock() + seconds
+        self._failures.pop(target, None)
+
+    async def end_cooldown(self, target: str) -> None:
+        self._cooling.pop(target, None)
+        self._failures.pop(target, None)
+
+    async def cooldowns(self, targets: Collection[str]) -> dict[str, float]:
+        now = self._clock()
+        for target in [target for target, end in self._cooling.items() if end <= now]:
+            del self._cooling[target]
+        return {target: self._cooling[target] - now for target in targets if target in self._cooling}
 
     async def close(self) -> None:
         await self._storage.reset()
