@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ClientRateLimited, InsufficientQuota
-from ..state import SharedState, Spend
-from .budgets import current_periods
+from ..state import Period, SharedState, Spend
+from .budgets import PeriodName, current_periods
 from .ratelimit import ImageRateLimiter
 from .registry import Client
 
@@ -28,12 +28,22 @@ class Accounting:
         self.state = state
         self.limiter = ImageRateLimiter(state.rate_limit_storage)
         self.wall_clock = wall_clock
+        self._periods: dict[PeriodName, Period] = {}
+        self._periods_until = 0.0  # the current periods hold until the day ends
+
+    def periods(self) -> dict[PeriodName, Period]:
+        """The current day, week, month and total (worked out once a day, not per request)."""
+        now = self.wall_clock()
+        if not self._periods_until > now >= self._periods_until - 86_400:
+            self._periods = current_periods(now)
+            self._periods_until = self._periods["day"].ends_at or 0.0
+        return self._periods
 
     async def admit(self, client: Client, images: int) -> None:
         """Raise unless ``client`` may have ``images`` more now; count them against its limit when it may."""
         budget = client.budget
         if budget is not None:
-            period = current_periods(self.wall_clock())[budget.period]
+            period = self.periods()[budget.period]
             spent = await self.state.get_spend(client.name, period)
             if spent.usd >= budget.limit:
                 raise InsufficientQuota(
@@ -61,14 +71,13 @@ class Accounting:
         """Record what ``client``'s request cost (nothing for a request without a client or without images)."""
         if client is None or (spend.images == 0 and spend.usd == 0):
             return
-        periods = current_periods(self.wall_clock())
-        await self.state.add_spend(client.name, list(periods.values()), spend)
+        await self.state.add_spend(client.name, list(self.periods().values()), spend)
 
     async def usage(self, client: Client) -> dict[str, Any]:
         """``client``'s images and USD in its budget's period (the month without a budget), and what is left."""
         budget = client.budget
         name = budget.period if budget is not None else "month"
-        period = current_periods(self.wall_clock())[name]
+        period = self.periods()[name]
         spent = await self.state.get_spend(client.name, period)
         return {
             "client": client.name,
