@@ -3,8 +3,8 @@
 :class:`AccessLogMiddleware` opens a :class:`RequestRecord` for each ``POST /v1/images/...``; the
 gateway and the router fill it in (client model, route, every attempt and skipped target): the endpoint
 takes it from the request state (:func:`record_for`) and hands it down. The middleware writes it when the
-request ends. The
-line holds no secrets: no headers, no upstream URLs, no prompts, no error messages (only codes).
+request ends (for a streamed answer, when the stream ends, with a ``stream`` record: time to first event,
+events sent, how it ended). The line holds no secrets: no headers, no upstream URLs, no prompts, no error messages (only codes).
 """
 
 from __future__ import annotations
@@ -38,7 +38,17 @@ class SkippedTarget(msgspec.Struct, kw_only=True):
     reason: str  # the error code that made the gateway pass it by
 
 
-class RequestLine(msgspec.Struct, kw_only=True):
+class StreamRecord(msgspec.Struct, kw_only=True):
+    """How a streamed answer went (``stream=true``)."""
+
+    first_event_ms: int | None = None  # from the request's arrival to its first image event on the wire
+    events: int = 0  # image events sent (partial and completed)
+    partial_images: int = 0  # of which previews
+    keepalives: int = 0  # comment lines sent while nothing was ready
+    outcome: str = "pending"  # "completed", the error code of an error event, or "disconnected"
+
+
+class RequestLine(msgspec.Struct, kw_only=True, omit_defaults=True):
     time: str
     request_id: str
     method: str
@@ -47,13 +57,14 @@ class RequestLine(msgspec.Struct, kw_only=True):
     model: str | None
     route: str | None  # the model the request was served as (differs from ``model`` for an alias)
     status: int
-    outcome: str  # "success" or "error"
+    outcome: str  # "success", "error", or "disconnected" (a stream the client left)
     error: str | None
     latency_ms: int
     images: int  # images the upstream calls produced (and were paid for), kept or not
     cost_usd: float  # what they cost, from the targets' prices
     attempts: list[AttemptRecord]
     skipped: list[SkippedTarget]
+    stream: StreamRecord | None = None  # streamed answers only
 
 
 @dataclass(slots=True)
@@ -67,6 +78,8 @@ class RequestRecord:
     cost_usd: float = 0.0
     attempts: list[AttemptRecord] = field(default_factory=list)
     skipped: list[SkippedTarget] = field(default_factory=list)
+    stream: StreamRecord | None = None
+    started: float = field(default_factory=time.perf_counter)
 
     def attempt(self, target: str, call: int, attempt: int) -> AttemptRecord:
         record = AttemptRecord(target=target, call=call, attempt=attempt)
@@ -109,7 +122,7 @@ class AccessLogMiddleware:
             return
         record = RequestRecord(request_id=scope.get("state", {}).get("request_id", ""))
         scope.setdefault("state", {})[RECORD_STATE_KEY] = record
-        started = time.perf_counter()
+        started = record.started
         status = 500  # unless a response starts
 
         async def send_noting_status(message: Message) -> None:
@@ -124,6 +137,11 @@ class AccessLogMiddleware:
             self._write(record, scope, status, time.perf_counter() - started)
 
     def _write(self, record: RequestRecord, scope: Scope, status: int, elapsed: float) -> None:
+        outcome, error = ("success", None) if status < 400 else ("error", record.error)
+        if status < 400 and record.stream is not None and record.stream.outcome != "completed":
+            # A stream answers 200 before it knows how it ends: its own outcome tells.
+            outcome = "disconnected" if record.stream.outcome == "disconnected" else "error"
+            error = None if outcome == "disconnected" else record.stream.outcome
         line = RequestLine(
             time=datetime.now(UTC).isoformat(timespec="milliseconds"),
             request_id=record.request_id,
@@ -133,13 +151,14 @@ class AccessLogMiddleware:
             model=record.model,
             route=record.route,
             status=status,
-            outcome="success" if status < 400 else "error",
-            error=record.error if status >= 400 else None,
+            outcome=outcome,
+            error=error,
             latency_ms=round(elapsed * 1000),
             images=record.images,
             cost_usd=round(record.cost_usd, 6),
             attempts=record.attempts,
             skipped=record.skipped,
+            stream=record.stream,
         )
         if self.observe is not None:
             self.observe(line)

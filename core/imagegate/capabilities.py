@@ -103,6 +103,8 @@ class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     input_fidelity: bool = False
     max_input_images: int = 0  # for edits
     mask: bool = False
+    # Streams partial images: the upstream answers stream=true with server-sent events (Provider.parse_event),
+    # or the provider draws previews itself (Provider.stream). Streaming clients then get one image per call.
     streaming: bool = False
     max_prompt_chars: int | None = None
     prompt_required: bool = True

@@ -118,6 +118,8 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     # How often routes.yaml is checked for changes (0: only on SIGHUP).
     reload_check_seconds: NonNegative = 1.0
     retry: RetrySettings = RetrySettings()  # defaults for every model
+    # A streamed answer sends a comment line after this long without an event (keeps proxies from timing out).
+    stream_keepalive_seconds: Positive = 15.0
     cooldown: CooldownSettings = CooldownSettings()
     # Guards /metrics, /readyz details and /admin/*; unset: those answer loopback clients only.
     admin_key: str | None = None

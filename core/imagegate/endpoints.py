@@ -1,4 +1,4 @@
-"""The HTTP endpoints. Each is thin: parse, hand to the gateway, encode."""
+"""The HTTP endpoints. Each is thin: parse, hand to the gateway, answer with one body or a stream of events."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .errors import NotFound
 from .gateway import Gateway
 from .openapi import openapi_document
 from .parsing import parse_request
+from .stream.response import EventStream
 
 
 class JSONBytes(Response):
@@ -42,14 +43,15 @@ def cost_headers(record: RequestRecord) -> dict[str, str]:
     return {COST_HEADER: f"{record.cost_usd:.6f}"}
 
 
-async def _images(request: Request, operation: Operation) -> Response:
+async def _images(request: Request, operation: Operation) -> Response | EventStream:
     gateway = _gateway(request)
     server = gateway.routes.table.server
     image_request = await parse_request(request, operation, server.default_model, server.max_input_pixels)
     record = record_for(request.state)
-    body = await gateway.handle(
-        image_request, request.state.request_id, str(request.base_url), record, _client(request)
-    )
+    request_id, base_url, client = request.state.request_id, str(request.base_url), _client(request)
+    if image_request.params.stream:  # the cost is not known when a stream starts: no cost header
+        return await gateway.stream(image_request, request_id, base_url, record, request.receive, client)
+    body = await gateway.handle(image_request, request_id, base_url, record, client)
     return JSONBytes(body, headers=cost_headers(record))
 
 

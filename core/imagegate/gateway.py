@@ -1,4 +1,5 @@
-"""The request path after parsing: route → plan → provider.build → send → provider.parse → adapt.
+"""The request path after parsing: route → plan → provider.build → send → provider.parse → adapt → respond
+(one body, :meth:`Gateway.handle`; or events, :meth:`Gateway.stream`).
 
 Fan-out and fallback: a plan splits ``n`` into calls of at most the target's ``max_images_per_call``; the calls
 run concurrently (at most ``server.max_parallel_calls`` at once). Images from calls that succeed are kept; if
@@ -9,15 +10,23 @@ so far are dropped: a client asking for n images gets n images or an error, neve
 Routing and resilience (docs/routing.md): the model's strategy orders its targets (:mod:`imagegate.router`);
 targets whose account is not configured or that are cooling down are passed by; each call is retried on its
 target as :mod:`imagegate.retry` decides, within one deadline for the whole request.
+
+Streaming: each call's previews and images go out as events as they come (:mod:`imagegate.stream`); retries
+and fallback work as above until the first event, and only retries on the same target after it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import itertools
 import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
+
+from starlette.types import Receive
 
 from .accesslog import AttemptRecord, RequestRecord
 from .adapt import Batch, Delivery, build_response
@@ -33,6 +42,8 @@ from .retry import Deadline
 from .router import Router
 from .state import Spend
 from .store import ImageStore
+from .stream.relay import CallRelay, StreamedImages
+from .stream.response import EventStream
 from .transport import Transport
 
 log = logging.getLogger("imagegate")
@@ -75,7 +86,7 @@ class Gateway:
         record: RequestRecord,
         client: Client | None = None,
     ) -> dict[str, Any]:
-        """Serve ``request`` for ``client`` (``None`` without client authentication)."""
+        """Answer with one body, for ``client`` (``None`` without client authentication)."""
         table = self.routes.table
         record.model = request.model
         self.hook.imagegate_request_received(request=request, request_id=request_id)
@@ -83,36 +94,61 @@ class Gateway:
         if client is not None:
             await self.accounting.admit(client, request.n)
         try:
-            return await self._serve(request, request_id, base_url, record, table, candidates)
+            batches = await self._produce(request, table, candidates, record)
+            delivery = self._delivery(table, base_url, batches[0].target_timeout)
+            body = await build_response([b.batch for b in batches], delivery)
+            self.hook.imagegate_response_ready(request=request, request_id=request_id, response=body)
+            return body
         finally:
             await self.charge(client, record)
+
+    async def stream(
+        self,
+        request: ImageRequest,
+        request_id: str,
+        base_url: str,
+        record: RequestRecord,
+        receive: Receive,
+        client: Client | None = None,
+    ) -> EventStream:
+        """Answer with events (``stream=true``): the same path, whose last step writes each image (and its
+        previews) as it is ready. A request no target can serve is refused before the stream starts, and so
+        is any failure before the first event (or keep-alive); ``receive`` tells when the client leaves."""
+        table = self.routes.table
+        record.model = request.model
+        self.hook.imagegate_request_received(request=request, request_id=request_id)
+        candidates = self.candidates(request, table, client)
+        if client is not None:
+            await self.accounting.admit(client, request.n)
+        events = EventStream(request.operation, table.server.stream_keepalive_seconds, record)
+        streaming = _Streaming(events, StreamedImages(), self._delivery(table, base_url, Timeout()))
+
+        async def production() -> None:
+            try:
+                await self._produce(request, table, candidates, record, streaming)
+                body = streaming.images.body()
+                self.hook.imagegate_response_ready(request=request, request_id=request_id, response=body)
+            finally:  # also when the client left: what was made was paid for
+                await asyncio.shield(self.charge(client, record))
+
+        events.start(production(), receive)
+        await events.first()
+        return events
 
     async def charge(self, client: Client | None, record: RequestRecord) -> None:
         """Record what the request's upstream calls produced against ``client``: the last step of every
         response, a JSON body or a stream, whether the request succeeded or not."""
         await self.accounting.charge(client, Spend(usd=record.cost_usd, images=record.images))
 
-    async def _serve(
-        self,
-        request: ImageRequest,
-        request_id: str,
-        base_url: str,
-        record: RequestRecord,
-        table: RouteTable,
-        candidates: list[tuple[Target, Plan]],
-    ) -> dict[str, Any]:
-        batches = await self._produce(request, table, candidates, record)
+    def _delivery(self, table: RouteTable, base_url: str, download_timeout: Timeout) -> Delivery:
         server = table.server
-        delivery = Delivery(
+        return Delivery(
             transport=self.transport,
             store=self.store,
             public_base_url=server.public_base_url or base_url,
             download_max_bytes=int(server.download_max_mb * 1024 * 1024),
-            download_timeout=batches[0].target_timeout,
+            download_timeout=download_timeout,
         )
-        body = await build_response([b.batch for b in batches], delivery)
-        self.hook.imagegate_response_ready(request=request, request_id=request_id, response=body)
-        return body
 
     def candidates(
         self, request: ImageRequest, table: RouteTable, client: Client | None = None
@@ -152,6 +188,7 @@ class Gateway:
         table: RouteTable,
         candidates: list[tuple[Target, Plan]],
         record: RequestRecord,
+        streaming: _Streaming | None = None,
     ) -> list[_Made]:
         route = table.models[request.model]
         record.route = route.model
@@ -166,17 +203,25 @@ class Gateway:
                 record.skip(target.label, unusable.code or unusable.type)
                 passed_by = unusable
                 continue
-            plan.batches = split_batches(remaining, target.capabilities.max_images_per_call)
+            plan.batches = split_batches(remaining, plan.images_per_call)
+            # Streamed, each image is priced as it is made: a client that leaves has been sent (and charged) some.
+            price = functools.partial(_add_cost, record, target, plan, request)
+            relays = (
+                None if streaming is None else streaming.relays(plan, target, request.n - remaining, price)
+            )
             results, error = await self._run_plan(
-                request, route, target, plan, table.server.max_parallel_calls, deadline, record
+                request, route, target, plan, table.server.max_parallel_calls, deadline, record, relays
             )
             made.extend(_Made(Batch(result, plan, target.capabilities), target.timeout) for result in results)
-            _add_cost(record, target, plan, request, results)
+            if streaming is None:
+                price(results)
             remaining -= sum(len(result.images) for result in results)
             if error is None or remaining <= 0:
                 return made
             if not (error.fallback or _falls_back_on_refusal(route, error)):
                 raise error
+            if streaming is not None and streaming.events.started:
+                raise error  # images were sent from this target: the rest cannot come from another
             failure = error
         error = failure or passed_by
         assert error is not None
@@ -191,18 +236,30 @@ class Gateway:
         parallel: int,
         deadline: Deadline,
         record: RequestRecord,
+        relays: list[CallRelay] | None,
     ) -> tuple[list[ProviderResult], GatewayError | None]:
+        """Run the plan's calls; ``relays`` (one per call) stream each call's images as they come."""
         provider = target.account.provider
         limit = asyncio.Semaphore(parallel)
 
-        async def attempt(call: UpstreamCall, timeout: Timeout, record: AttemptRecord) -> ProviderResult:
+        async def attempt(
+            call: UpstreamCall, relay: CallRelay | None, timeout: Timeout, record: AttemptRecord
+        ) -> ProviderResult:
             async def send(upstream_request: UpstreamRequest) -> UpstreamResponse:
                 response = await self.transport.send(upstream_request, timeout)
                 record.status = response.status
                 return response
 
+            @contextlib.asynccontextmanager
+            async def open_stream(upstream_request: UpstreamRequest) -> AsyncIterator[UpstreamResponse]:
+                async with self.transport.stream(upstream_request, timeout) as response:
+                    record.status = response.status
+                    yield response
+
             try:
-                return await provider.run(call, send)
+                if relay is None:
+                    return await provider.run(call, send)
+                return await relay.relay(provider.stream(call, send, open_stream), timeout)
             except GatewayError:
                 raise
             except Exception:
@@ -210,9 +267,10 @@ class Gateway:
                 raise InternalError(f"The provider '{provider.name}' failed unexpectedly.") from None
 
         async def one(call: UpstreamCall) -> ProviderResult:
+            relay = None if relays is None else relays[call.index]
             async with limit:
                 return await self.router.call(
-                    target, route, deadline, call.index, functools.partial(attempt, call), record
+                    target, route, deadline, call.index, functools.partial(attempt, call, relay), record
                 )
 
         outcomes = await asyncio.gather(
@@ -242,6 +300,25 @@ def _add_cost(
 def _falls_back_on_refusal(route: ModelRoute, error: GatewayError) -> bool:
     """A content-policy refusal moves to the next target only where the model opts in."""
     return route.fallback_on_content_policy and isinstance(error, ContentPolicyViolation)
+
+
+@dataclass(slots=True)
+class _Streaming:
+    """What production needs beyond the body path when the client streams."""
+
+    events: EventStream
+    images: StreamedImages
+    delivery: Delivery
+
+    def relays(
+        self, plan: Plan, target: Target, first_index: int, price: Callable[[list[ProviderResult]], None]
+    ) -> list[CallRelay]:
+        """One relay per call of ``plan``, its images numbered from ``first_index`` in call order."""
+        starts = itertools.accumulate(plan.batches, initial=first_index)
+        return [
+            CallRelay(self.events, self.images, plan, target.capabilities, self.delivery, start, count, price)
+            for start, count in zip(starts, plan.batches, strict=False)
+        ]
 
 
 @dataclass(slots=True)

@@ -63,11 +63,29 @@ class Metrics:
             ["target", "reason"],
             registry=self.registry,
         )
-
         self.shared_state_errors = Counter(
             "imagegate_shared_state_errors",
             "Calls to the shared state (Redis) that failed or timed out; this process's state answered.",
             ["operation"],
+            registry=self.registry,
+        )
+        self.stream_first_event_seconds = Histogram(
+            "imagegate_stream_first_event_seconds",
+            "Time from a streamed request's arrival to its first image event.",
+            ["model"],
+            buckets=(0.05, 0.1, *SECONDS_BUCKETS),
+            registry=self.registry,
+        )
+        self.stream_events = Counter(
+            "imagegate_stream_events",
+            "What streamed answers sent: partial_image and completed events, keepalive comments.",
+            ["model", "kind"],
+            registry=self.registry,
+        )
+        self.streams = Counter(
+            "imagegate_streams",
+            "Streamed answers, by how they ended: completed, disconnected, or the error code.",
+            ["model", "outcome"],
             registry=self.registry,
         )
 
@@ -87,6 +105,18 @@ class Metrics:
             client = line.client or "-"
             self.images.labels(client, model).inc(line.images)
             self.cost.labels(client, model).inc(line.cost_usd)
+        stream = line.stream
+        if stream is not None:
+            self.streams.labels(model, stream.outcome).inc()
+            if stream.first_event_ms is not None:
+                self.stream_first_event_seconds.labels(model).observe(stream.first_event_ms / 1000)
+            for kind, count in (
+                ("partial_image", stream.partial_images),
+                ("completed", stream.events - stream.partial_images),
+                ("keepalive", stream.keepalives),
+            ):
+                if count:
+                    self.stream_events.labels(model, kind).inc(count)
 
     async def endpoint(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

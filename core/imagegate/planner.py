@@ -17,6 +17,8 @@ from .provider import UpstreamCall
 from .request import ImageRequest
 
 OPERATION_NAMES = {"generate": "image generation", "edit": "image edits", "variation": "image variations"}
+MAX_PARTIAL_IMAGES = 3
+NO_STREAMING_FORMATS = frozenset({"gif", "svg"})  # OpenAI refuses stream=true with these outputs
 
 
 @dataclass(slots=True, frozen=True)
@@ -28,6 +30,7 @@ class Transcode:
 @dataclass(slots=True)
 class Plan:
     batches: list[int]  # images per upstream call, in order
+    images_per_call: int  # what a call may be asked for (fallback splits the images still missing by it)
     size: str | None
     aspect_ratio: str | None
     output_format: str | None  # sent upstream
@@ -38,6 +41,8 @@ class Plan:
     background: str | None
     moderation: str | None
     input_fidelity: str | None
+    stream: bool | None  # ask the upstream (or the provider) for a stream of partial images
+    partial_images: int | None
     params: dict[str, Any]
     transcode: Transcode | None
     deliver: str  # "b64_json" or "url": what the client receives
@@ -66,6 +71,8 @@ class Plan:
                 response_format=self.response_format,
                 input_fidelity=self.input_fidelity,
                 user=request.params.user,
+                stream=self.stream,
+                partial_images=self.partial_images,
                 params=self.params,
                 images=request.images,
                 mask=request.mask,
@@ -92,10 +99,7 @@ def make_plan(
             code="operation_not_supported",
         )
     if p.stream:
-        raise UnsupportedValue(
-            "Streaming (stream=true) is not supported by this gateway yet; send the request without it.",
-            param="stream",
-        )
+        _check_stream(request)
     _check_prompt(request, caps, model)
     n = request.n
     if not 1 <= n <= caps.max_n:
@@ -108,9 +112,13 @@ def make_plan(
         p.output_format, p.output_compression, caps
     )
     deliver, response_format = _plan_delivery(p.response_format, caps, transcode is not None)
+    # A streaming model makes one image per call when streaming, so every event belongs to one known image.
+    upstream_streams = bool(p.stream) and caps.streaming
+    per_call = 1 if upstream_streams else caps.max_images_per_call
 
     return Plan(
-        batches=split_batches(n, caps.max_images_per_call),
+        batches=split_batches(n, per_call),
+        images_per_call=per_call,
         size=size,
         aspect_ratio=aspect_ratio,
         output_format=upstream_format,
@@ -132,12 +140,33 @@ def make_plan(
             "input_fidelity",
             model,
         ),
+        stream=True if upstream_streams else None,
+        partial_images=p.partial_images if upstream_streams else None,
         params=_plan_params(request.extra, route_params, caps, model),
         transcode=transcode,
         deliver=deliver,
         measure_size=measure,
         dimensions=dimensions,
     )
+
+
+def _check_stream(request: ImageRequest) -> None:
+    """What no target can stream, whatever its capabilities (any model streams: see imagegate.stream)."""
+    p = request.params
+    if request.operation == "variation":
+        raise UnsupportedValue(
+            "Image variations cannot be streamed; send the request without stream=true.", param="stream"
+        )
+    if p.output_format in NO_STREAMING_FORMATS:
+        raise UnsupportedValue(
+            f"output_format '{p.output_format}' cannot be streamed; send the request without stream=true.",
+            param="stream",
+        )
+    if p.partial_images is not None and not 0 <= p.partial_images <= MAX_PARTIAL_IMAGES:
+        raise InvalidRequest(
+            f"partial_images must be between 0 and {MAX_PARTIAL_IMAGES}; got {p.partial_images}.",
+            param="partial_images",
+        )
 
 
 def _check_prompt(request: ImageRequest, caps: ModelCapabilities, model: str) -> None:

@@ -5,12 +5,19 @@ per upstream model what that model supports. It does no networking of its own: `
 :class:`UpstreamRequest` that the core sends, and ``parse`` turns the :class:`UpstreamResponse` into a
 :class:`ProviderResult` or raises an error from :mod:`imagegate.errors`. A provider whose upstream needs several
 calls (submit, then poll) overrides :meth:`Provider.run` and uses the ``send`` it is given.
+
+Streaming (``stream=true`` from the client): the core consumes :meth:`Provider.stream` for each call, which
+yields :class:`PartialImage` previews, and a :class:`ProviderResult` as each image completes. For a model whose
+capabilities declare ``streaming``, the default asks the upstream to stream (``call.stream``), lets the core
+read its server-sent events and translates each with :meth:`Provider.parse_event`; for any other model it
+runs the call as usual and yields the result once (the core still streams it to the client).
 """
 
 from __future__ import annotations
 
 import binascii
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -76,6 +83,10 @@ class UpstreamCall:
     response_format: str | None = None
     input_fidelity: str | None = None  # "high"/"low", only when capabilities.input_fidelity
     user: str | None = None  # the client's end-user id, as sent
+    # Only for models that declare ``streaming``, when the client streams: ask the upstream for a stream of
+    # ``partial_images`` previews (0-3, an upper bound) before the image. The core then plans one image per call.
+    stream: bool | None = None
+    partial_images: int | None = None
     # The client's extra fields (only names in capabilities.extra_params, unless that is None) with the
     # route's fixed ``params`` over them.
     params: dict[str, Any] = field(default_factory=dict)
@@ -110,12 +121,25 @@ class UpstreamRequest:
 
 
 @dataclass(slots=True)
+class UpstreamEvent:
+    """One server-sent event of a streaming upstream: its ``event:`` name and its ``data:`` lines joined."""
+
+    event: str | None
+    data: bytes
+
+    def json(self, type: Any = Any) -> Any:
+        return msgspec.json.decode(self.data, type=type)
+
+
+@dataclass(slots=True)
 class UpstreamResponse:
     """The upstream's answer as the core received it, whatever its status: ``parse`` decides what it means."""
 
     status: int
     headers: Any  # a case-insensitive mapping (multidict)
     body: bytes
+    # A streamed answer (2xx, text/event-stream) leaves ``body`` empty: its events arrive through this.
+    events: AsyncIterator[UpstreamEvent] | None = None
 
     def json(self, type: Any = Any) -> Any:
         return msgspec.json.decode(self.body, type=type)
@@ -213,7 +237,26 @@ class ProviderResult:
     created: int | None = None
 
 
+@dataclass(slots=True)
+class PartialImage:
+    """A preview of the image a streaming call is making, sent to the client while it waits. A call making
+    several images sends the previews of each before that image's result."""
+
+    image: ResultImage
+    index: int  # 0-based, per image (``partial_image_index``)
+    size: str | None = None
+    quality: str | None = None
+    background: str | None = None
+    output_format: str | None = None
+    created: int | None = None
+
+
 Send = Callable[[UpstreamRequest], Awaitable[UpstreamResponse]]
+# Send a request for a streamed answer: ``async with open_stream(request) as response`` gives the response
+# with ``events`` to iterate (read as they arrive, never buffered whole), or, for an answer that is not an
+# event stream (an error, an upstream that answered whole), with its ``body``.
+OpenStream = Callable[[UpstreamRequest], AbstractAsyncContextManager[UpstreamResponse]]
+StreamItem = PartialImage | ProviderResult
 
 
 class Provider:
@@ -247,6 +290,39 @@ class Provider:
         """Return why ``account`` cannot be used (for example a missing key), or ``None`` when it can."""
         return None
 
+    async def prepare(self, call: UpstreamCall) -> UpstreamRequest:
+        """The request for ``call``: :meth:`build`'s, completed where that needs I/O (a token to fetch)."""
+        return self.build(call)
+
     async def run(self, call: UpstreamCall, send: Send) -> ProviderResult:
         """Carry out one call. The default is one request and its answer; override for multi-step upstreams."""
-        return self.parse(call, await send(self.build(call)))
+        return self.parse(call, await send(await self.prepare(call)))
+
+    def parse_event(self, call: UpstreamCall, event: UpstreamEvent) -> StreamItem | None:
+        """Translate one server-sent event of a streaming upstream: a :class:`PartialImage`, a
+        :class:`ProviderResult` for a completed image, ``None`` for an event that carries neither (progress,
+        an event type added later), or raise an error from :mod:`imagegate.errors` for an error event.
+        Needed only by providers whose models declare ``streaming`` and keep the default :meth:`stream`."""
+        raise NotImplementedError(f"the provider '{self.name}' declares streaming but cannot parse events")
+
+    async def stream(
+        self, call: UpstreamCall, send: Send, open_stream: OpenStream
+    ) -> AsyncIterator[StreamItem]:
+        """Carry out one call for a streaming client, yielding previews and results as they come.
+
+        With ``call.stream`` set (the model declares ``streaming``) the default sends :meth:`prepare`'s
+        request through ``open_stream`` and translates each event with :meth:`parse_event`; an answer that is
+        not an event stream goes through :meth:`parse` (errors, or an upstream that answered whole).
+        Otherwise it yields :meth:`run`'s result. A provider that can draw previews itself overrides this.
+        """
+        if not call.stream:
+            yield await self.run(call, send)
+            return
+        async with open_stream(await self.prepare(call)) as response:
+            if response.events is None:
+                yield self.parse(call, response)
+                return
+            async for event in response.events:
+                item = self.parse_event(call, event)
+                if item is not None:
+                    yield item

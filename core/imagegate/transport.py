@@ -4,8 +4,10 @@ network failures into the error tree. Providers never open connections; they get
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -13,8 +15,9 @@ import msgspec
 
 from .config import Timeout
 from .errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from .provider import FilePart, UpstreamRequest, UpstreamResponse
+from .provider import FilePart, UpstreamEvent, UpstreamRequest, UpstreamResponse
 from .request import InputImage
+from .stream.sse import SSEDecoder
 
 CHUNK = 1024 * 1024
 
@@ -41,6 +44,38 @@ class Transport:
         await self.session.close()
 
     async def send(self, request: UpstreamRequest, timeout: Timeout) -> UpstreamResponse:
+        host = urlsplit(request.url).netloc
+        with _upstream_errors(host, timeout):
+            async with self._request(request, timeout) as response:
+                body = await response.read()
+                return UpstreamResponse(status=response.status, headers=response.headers, body=body)
+
+    @contextlib.asynccontextmanager
+    async def stream(self, request: UpstreamRequest, timeout: Timeout) -> AsyncIterator[UpstreamResponse]:
+        """Send ``request`` for a streamed answer. A 2xx ``text/event-stream`` answer comes with ``events``,
+        decoded as the bytes arrive; any other answer (an error, an upstream that answered whole) with its
+        ``body`` read, as :meth:`send` gives it. Leaving the block early closes the upstream connection, which
+        is how the upstream learns that the call was given up. ``timeout.total`` bounds the whole stream."""
+        host = urlsplit(request.url).netloc
+        with _upstream_errors(host, timeout):
+            async with self._request(request, timeout) as response:
+                streamed = 200 <= response.status < 300 and response.content_type == "text/event-stream"
+                if not streamed:
+                    body = await response.read()
+                    yield UpstreamResponse(status=response.status, headers=response.headers, body=body)
+                    return
+                try:
+                    yield UpstreamResponse(
+                        status=response.status,
+                        headers=response.headers,
+                        body=b"",
+                        events=_read_events(response, host, timeout),
+                    )
+                finally:
+                    if not response.content.at_eof():
+                        response.close()
+
+    def _request(self, request: UpstreamRequest, timeout: Timeout) -> Any:
         data: aiohttp.FormData | bytes | None = None
         headers = dict(request.headers)
         if request.form is not None:
@@ -48,32 +83,15 @@ class Transport:
         elif request.json is not None:
             data = msgspec.json.encode(request.json)
             headers.setdefault("Content-Type", "application/json")
-        client_timeout = aiohttp.ClientTimeout(total=timeout.total, sock_connect=timeout.connect)
-        host = urlsplit(request.url).netloc
-        try:
-            async with self.session.request(
-                request.method,
-                request.url,
-                params=request.query,
-                data=data,
-                headers=headers,
-                timeout=client_timeout,
-                allow_redirects=False,
-            ) as response:
-                body = await response.read()
-                return UpstreamResponse(status=response.status, headers=response.headers, body=body)
-        except TimeoutError:
-            raise UpstreamTimeout(
-                f"The upstream at {host} did not answer within {timeout.total:g} s."
-            ) from None
-        except aiohttp.ClientPayloadError as exc:
-            raise UpstreamUnavailable(
-                f"The upstream at {host} sent a broken response body ({exc})."
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(
-                f"Cannot reach the upstream at {host} ({type(exc).__name__})."
-            ) from None
+        return self.session.request(
+            request.method,
+            request.url,
+            params=request.query,
+            data=data,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=timeout.total, sock_connect=timeout.connect),
+            allow_redirects=False,
+        )
 
     async def download(
         self, url: str, allowed_hosts: frozenset[str], max_bytes: int, timeout: Timeout
@@ -105,6 +123,29 @@ class Transport:
             raise UpstreamUnavailable(
                 f"Fetching the upstream's image from {host} failed ({type(exc).__name__})."
             ) from None
+
+
+@contextlib.contextmanager
+def _upstream_errors(host: str, timeout: Timeout) -> Iterator[None]:
+    """Network failures as the error tree's upstream errors, naming the host but no URL or secret."""
+    try:
+        yield
+    except TimeoutError:
+        raise UpstreamTimeout(f"The upstream at {host} did not answer within {timeout.total:g} s.") from None
+    except aiohttp.ClientPayloadError as exc:
+        raise UpstreamUnavailable(f"The upstream at {host} sent a broken response body ({exc}).") from None
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnavailable(f"Cannot reach the upstream at {host} ({type(exc).__name__}).") from None
+
+
+async def _read_events(
+    response: aiohttp.ClientResponse, host: str, timeout: Timeout
+) -> AsyncIterator[UpstreamEvent]:
+    decoder = SSEDecoder()
+    with _upstream_errors(host, timeout):
+        async for chunk in response.content.iter_any():
+            for event in decoder.feed(chunk):
+                yield event
 
 
 def _form_data(fields: list[tuple[str, str | FilePart]]) -> aiohttp.FormData:

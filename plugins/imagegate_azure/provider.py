@@ -13,7 +13,6 @@ from imagegate import (
     Price,
     Provider,
     ProviderResult,
-    Send,
     UnsupportedValue,
     UpstreamCall,
     UpstreamRequest,
@@ -59,7 +58,7 @@ class AzureProvider(Provider):
 
     def build(self, call: UpstreamCall) -> UpstreamRequest:
         """The request for ``call``. For ``credential`` accounts the ``Authorization`` header is added by
-        :meth:`run`, which may need to fetch a token first."""
+        :meth:`prepare`, which may need to fetch a token first."""
         account: AzureAccount = call.account
         target: AzureTarget = call.options
         assert account.endpoint is not None  # check_account keeps unusable accounts from being called
@@ -84,12 +83,12 @@ class AzureProvider(Provider):
         form = multipart_form(call, include_model=include_model)
         return UpstreamRequest(url=url, headers=headers, form=form, query=query)
 
-    async def run(self, call: UpstreamCall, send: Send) -> ProviderResult:
+    async def prepare(self, call: UpstreamCall) -> UpstreamRequest:
         request = self.build(call)
         account: AzureAccount = call.account
         if account.credential:
             request.headers["Authorization"] = f"Bearer {await self._tokens.token(account.token_scope)}"
-        return self.parse(call, await send(request))
+        return request
 
     def parse(self, call: UpstreamCall, response: UpstreamResponse) -> ProviderResult:
         target: AzureTarget = call.options

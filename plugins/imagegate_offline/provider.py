@@ -4,7 +4,8 @@ Generations draw a gradient and shapes whose colours and layout come from a hash
 how many shapes. Edits start from the first input image (resized to the requested size), repaint the area a
 mask marks as transparent (or the whole image, tinted, without a mask) and inset the other inputs.
 Variations shift the input's hues. Output is encoded in the requested format with the requested compression
-and background, so the core does nothing but deliver it.
+and background, so the core does nothing but deliver it. Streaming clients get real previews: the picture
+part-drawn, at an eighth of its resolution, before the finished one.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import hashlib
 import io
 import random
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import msgspec
@@ -20,13 +22,16 @@ from imagegate import (
     InputImage,
     InvalidRequest,
     ModelCapabilities,
+    OpenStream,
     Operation,
+    PartialImage,
     Price,
     Provider,
     ProviderResult,
     ResultImage,
     Send,
     SizeSpec,
+    StreamItem,
     UpstreamCall,
     decode_input,
 )
@@ -53,6 +58,7 @@ CAPABILITIES = ModelCapabilities(
     max_input_images=16,
     mask=True,
     delivery="bytes",
+    streaming=True,  # previews drawn while the picture is (see OfflineProvider.stream)
     extra_params=frozenset({"seed"}),
 )
 
@@ -71,28 +77,49 @@ class OfflineProvider(Provider):
     async def run(self, call: UpstreamCall, send: Send) -> ProviderResult:
         return await asyncio.to_thread(render, call)
 
+    async def stream(
+        self, call: UpstreamCall, send: Send, open_stream: OpenStream
+    ) -> AsyncIterator[StreamItem]:
+        """Real previews: the picture while it is being drawn (coarse), then the finished picture. Each stage
+        is drawn in a worker thread and yielded as soon as it is encoded."""
+        stages = render_stages(call, call.partial_images or 0)
+        while (item := await asyncio.to_thread(next, stages, None)) is not None:
+            yield item
+
 
 def render(call: UpstreamCall) -> ProviderResult:
+    results = [item for item in render_stages(call, 0) if isinstance(item, ProviderResult)]
+    first = results[0]
+    first.images = [image for result in results for image in result.images]
+    return first
+
+
+def render_stages(call: UpstreamCall, partials: int) -> Iterator[StreamItem]:
+    """For each of the call's images: ``partials`` previews, then the image (a one-image result)."""
     width, height = _size(call)
     fmt = call.output_format or "png"
     transparent = call.background == "transparent" and fmt != "jpeg"
-    images = []
+    metadata = {
+        "size": f"{width}x{height}",
+        "output_format": fmt,
+        "quality": call.quality,
+        "background": "transparent" if transparent else "opaque",
+    }
     for offset in range(call.n):
         rng = random.Random(_seed(call) + call.index * 1000 + offset)
         if call.operation == "generate":
-            picture = _generate(rng, width, height, call.quality, transparent)
+            pictures = _generate(rng, width, height, call.quality, transparent, partials)
         elif call.operation == "edit":
-            picture = _edit(call, rng, width, height)
+            pictures = _edit(call, rng, width, height, partials)
         else:
-            picture = _vary(call, rng, width, height)
-        images.append(ResultImage(data=_encode(picture, fmt, call.output_compression, transparent)))
-    return ProviderResult(
-        images=images,
-        size=f"{width}x{height}",
-        output_format=fmt,
-        quality=call.quality,
-        background="transparent" if transparent else "opaque",
-    )
+            pictures = iter([_vary(call, rng, width, height)])
+        for index, picture in enumerate(pictures):
+            if index < partials:
+                preview = _encode(_coarse(picture), fmt, call.output_compression, transparent)
+                yield PartialImage(image=ResultImage(data=preview), index=index, **metadata)
+            else:
+                data = _encode(picture, fmt, call.output_compression, transparent)
+                yield ProviderResult(images=[ResultImage(data=data)], **metadata)
 
 
 def _seed(call: UpstreamCall) -> int:
@@ -122,8 +149,9 @@ def _colour(rng: random.Random, alpha: int = 255) -> tuple[int, int, int, int]:
 
 
 def _generate(
-    rng: random.Random, width: int, height: int, quality: str | None, transparent: bool
-) -> Image.Image:
+    rng: random.Random, width: int, height: int, quality: str | None, transparent: bool, partials: int = 0
+) -> Iterator[Image.Image]:
+    """The picture after each of ``partials`` stages of drawing (copies), then the finished picture."""
     if transparent:
         picture = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     else:
@@ -133,13 +161,23 @@ def _generate(
             Image.new("RGBA", (width, height), bottom), Image.new("RGBA", (width, height), top), gradient
         )
     draw = ImageDraw.Draw(picture)
-    for _ in range(SHAPES_BY_QUALITY.get(quality or "medium", 16)):
+    shapes = SHAPES_BY_QUALITY.get(quality or "medium", 16)
+    stage_ends = {shapes * (stage + 1) // (partials + 1) for stage in range(partials)}
+    for number in range(shapes):
+        if number in stage_ends:
+            yield picture.copy()
         x0, y0 = rng.randrange(width), rng.randrange(height)
         x1 = min(width, x0 + rng.randrange(8, max(9, width // 3)))
         y1 = min(height, y0 + rng.randrange(8, max(9, height // 3)))
         shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
         shape((x0, y0, x1, y1), fill=_colour(rng))
-    return picture
+    yield picture
+
+
+def _coarse(picture: Image.Image) -> Image.Image:
+    """A preview: the picture at an eighth of its resolution, blown back up."""
+    small = picture.resize((max(1, picture.width // 8), max(1, picture.height // 8)), Image.Resampling.BOX)
+    return small.resize(picture.size, Image.Resampling.NEAREST)
 
 
 def _open(upload: InputImage, width: int, height: int) -> Image.Image:
@@ -147,19 +185,23 @@ def _open(upload: InputImage, width: int, height: int) -> Image.Image:
         return ImageOps.fit(image.convert("RGBA"), (width, height))
 
 
-def _edit(call: UpstreamCall, rng: random.Random, width: int, height: int) -> Image.Image:
+def _edit(
+    call: UpstreamCall, rng: random.Random, width: int, height: int, partials: int = 0
+) -> Iterator[Image.Image]:
+    """The edited picture at each stage of drawing the new content (see :func:`_generate`)."""
     base = _open(call.images[0], width, height)
-    painted = _generate(rng, width, height, call.quality, transparent=False)
-    if call.mask is not None:
-        # OpenAI's convention: fully transparent mask pixels mark the area to edit.
-        alpha = _open(call.mask, width, height).getchannel("A")
-        base.paste(painted, mask=ImageChops.invert(alpha.point(lambda value: 255 if value else 0)))
-    else:
-        base = Image.blend(base, painted, 0.35)
-    for position, upload in enumerate(call.images[1:], start=1):
-        inset = _open(upload, max(1, width // 5), max(1, height // 5))
-        base.paste(inset, ((position - 1) % 5 * (width // 5), height - height // 5))
-    return base
+    alpha = _open(call.mask, width, height).getchannel("A") if call.mask is not None else None
+    insets = [_open(upload, max(1, width // 5), max(1, height // 5)) for upload in call.images[1:]]
+    for painted in _generate(rng, width, height, call.quality, False, partials):
+        if alpha is not None:
+            # OpenAI's convention: fully transparent mask pixels mark the area to edit.
+            edited = base.copy()
+            edited.paste(painted, mask=ImageChops.invert(alpha.point(lambda value: 255 if value else 0)))
+        else:
+            edited = Image.blend(base, painted, 0.35)
+        for position, inset in enumerate(insets, start=1):
+            edited.paste(inset, ((position - 1) % 5 * (width // 5), height - height // 5))
+        yield edited
 
 
 def _vary(call: UpstreamCall, rng: random.Random, width: int, height: int) -> Image.Image:

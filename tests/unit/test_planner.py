@@ -9,6 +9,7 @@ from imagegate.capabilities import ModelCapabilities, SizeSpec
 from imagegate.errors import InvalidRequest, UnsupportedValue
 from imagegate.planner import Transcode, make_plan, split_batches
 from imagegate.request import ImageParams, ImageRequest
+from msgspec.structs import replace
 
 GPT_LIKE = ModelCapabilities(
     operations=frozenset({"generate", "edit"}),
@@ -132,7 +133,9 @@ def test_auto_values_are_dropped_when_not_native() -> None:
         (GPT_LIKE, {"style": "vivid"}, "style"),
         (GPT_LIKE, {"n": 11}, "n"),
         (GPT_LIKE, {"output_format": "png", "output_compression": 50}, "output_compression"),
-        (GPT_LIKE, {"stream": True}, "stream"),
+        (GPT_LIKE, {"stream": True, "partial_images": 4}, "partial_images"),
+        (GPT_LIKE, {"stream": True, "output_format": "gif"}, "stream"),
+        (GPT_LIKE, {"stream": True, "size": "640x480"}, "size"),
         (GPT_LIKE, {"prompt": None}, "prompt"),
         (URL_MODEL, {"moderation": "low"}, "moderation"),
         (URL_MODEL, {"input_fidelity": "high"}, "input_fidelity"),
@@ -185,3 +188,32 @@ def test_a_size_in_other_digits_is_refused_for_every_kind_of_model(size: str) ->
 
 def _target() -> object:
     return SimpleNamespace(upstream_model="m", account=SimpleNamespace(config=None), options=None)
+
+
+def test_streaming_plans() -> None:
+    """A streaming model streams one image per call (so every event names its image); any other model serves
+    the stream from whole answers (the core streams them), with its usual batches and no stream fields."""
+    streaming = replace(GPT_LIKE, streaming=True)
+    native = make_plan(request(n=3, stream=True, partial_images=2), streaming, "m", {})
+    assert (native.batches, native.stream, native.partial_images) == ([1, 1, 1], True, 2)
+    calls = native.calls(request(n=3, stream=True, partial_images=2), _target())
+    assert [(call.stream, call.partial_images, call.n, call.index) for call in calls] == [
+        (True, 2, 1, 0),
+        (True, 2, 1, 1),
+        (True, 2, 1, 2),
+    ]
+    synthesized = make_plan(request(n=3, stream=True, partial_images=2), GPT_LIKE, "m", {})
+    assert (synthesized.batches, synthesized.stream, synthesized.partial_images) == ([3], None, None)
+    unstreamed = make_plan(request(n=3, partial_images=2), streaming, "m", {})
+    assert (unstreamed.batches, unstreamed.stream, unstreamed.partial_images) == ([3], None, None)
+
+
+def test_variations_do_not_stream() -> None:
+    with pytest.raises(UnsupportedValue) as refusal:
+        make_plan(
+            request("variation", stream=True),
+            replace(URL_MODEL, operations=frozenset({"variation"})),
+            "m",
+            {},
+        )
+    assert refusal.value.param == "stream"

@@ -2,13 +2,16 @@
 
 Each call draws a distinct image (its colour follows the seed, or a counter), after an optional delay, so
 fan-out and latency can be observed. ``app["received"]`` records each request's JSON body and headers;
-``app["fail_after"]`` makes calls after the first N answer 500.
+``app["fail_after"]`` makes calls after the first N answer 500. Per seed, ``app["gates"]`` (a
+``threading.Event`` each) hold a call until the test opens its gate, and ``app["failures"]`` makes the first
+calls of a seed answer 500; a call whose client hangs up while held is listed in ``app["cancelled"]``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import warnings
 from typing import Any
 
@@ -17,7 +20,12 @@ from imagegate.testing import make_image
 
 
 def make_app(
-    *, api_key: str = "pixel-key", latency: float = 0.0, fail_after: int | None = None
+    *,
+    api_key: str = "pixel-key",
+    latency: float = 0.0,
+    fail_after: int | None = None,
+    gates: dict[int, threading.Event] | None = None,
+    failures: dict[int, int] | None = None,
 ) -> web.Application:
     app = web.Application()
     with warnings.catch_warnings():
@@ -25,7 +33,10 @@ def make_app(
         app["api_key"] = api_key
         app["latency"] = latency
         app["fail_after"] = fail_after
+        app["gates"] = gates or {}
+        app["failures"] = failures or {}
         app["received"] = []
+        app["cancelled"] = []
         app["counter"] = itertools.count(1)
     app.router.add_post("/render", _render)
     return app
@@ -44,6 +55,15 @@ async def _render(request: web.Request) -> web.Response:
         return web.json_response({"detail": "width and height must be multiples of 64"}, status=422)
     await asyncio.sleep(request.app["latency"])
     seed = int(body.get("seed", number))
+    gate = request.app["gates"].get(seed)
+    while gate is not None and not gate.is_set():
+        if request.transport is None or request.transport.is_closing():
+            request.app["cancelled"].append(seed)
+            return web.Response(status=499)
+        await asyncio.sleep(0.01)
+    if request.app["failures"].get(seed, 0) > 0:
+        request.app["failures"][seed] -= 1
+        return web.json_response({"detail": "render node lost"}, status=500)
     colour = (seed * 37 % 256, seed * 91 % 256, seed * 53 % 256)
     return web.Response(
         body=make_image(width, height, "png", color=colour),

@@ -1,0 +1,126 @@
+"""What one upstream call's stream becomes for the client: each preview and each image, adapted the way a
+body answer's images are (transcoding, hosted URLs, the size and format produced, usage), as events.
+
+Events name their image with ``image_index`` (its place among the request's ``n``; fan-out calls finish in
+any order), a field the SDK keeps on its event objects. A call's usage goes with its last image, so summing
+the events' usage gives the request's. A call retried after some of its images were sent sends only the
+rest (and no previews of images already sent).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from dataclasses import replace
+from typing import Any
+
+from ..adapt import Batch, Delivery, adapt_image, adapt_partial, produced_metadata, sum_usage
+from ..capabilities import ModelCapabilities
+from ..config import Timeout
+from ..errors import UpstreamError
+from ..planner import Plan
+from ..provider import PartialImage, ProviderResult, ResultImage, StreamItem, Usage
+from .response import EventStream
+
+
+class StreamedImages:
+    """The images a stream sent, for the observers of a finished answer (the response-ready hook): the
+    response body a client would have received without ``stream``, made from the same items."""
+
+    def __init__(self) -> None:
+        self.items: dict[int, dict[str, Any]] = {}
+        self.created: list[int] = []
+        self.usages: list[Usage] = []
+        self.metadata: dict[str, Any] = {}
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "created": min(self.created, default=int(time.time())),
+            "data": [self.items[index] for index in sorted(self.items)],
+            **self.metadata,
+        }
+        usage = sum_usage(self.usages)
+        if usage is not None:
+            body["usage"] = usage
+        return body
+
+
+class CallRelay:
+    """One planned call's events, across the attempts the router makes of it."""
+
+    def __init__(
+        self,
+        events: EventStream,
+        images: StreamedImages,
+        plan: Plan,
+        capabilities: ModelCapabilities,
+        delivery: Delivery,
+        first_index: int,
+        count: int,
+        price: Callable[[list[ProviderResult]], None],
+    ) -> None:
+        self.events = events
+        self.images = images
+        self.plan = plan
+        self.capabilities = capabilities
+        self.delivery = delivery
+        self.first_index = first_index  # the request-wide index of the call's first image
+        self.count = count
+        self.price = price  # called with each result made, as it comes
+        self.sent: list[ResultImage] = []  # images of this call already sent, by any attempt
+
+    async def relay(self, items: AsyncIterator[StreamItem], timeout: Timeout) -> ProviderResult:
+        """Send what one attempt yields; the call's images once all are sent, else an upstream error."""
+        delivery = replace(self.delivery, download_timeout=timeout)
+        made = 0  # images this attempt has yielded
+        async with aclosing(items):
+            async for item in items:
+                if isinstance(item, PartialImage):
+                    if len(self.sent) <= made < self.count:
+                        await self._send_partial(item, self.first_index + made)
+                    continue
+                self.price([item])
+                for position, image in enumerate(item.images):
+                    if len(self.sent) <= made < self.count:
+                        last = position == len(item.images) - 1
+                        await self._send_completed(image, item, delivery, self.first_index + made, last)
+                        self.sent.append(image)
+                    made += 1
+        if len(self.sent) < self.count:
+            raise UpstreamError(
+                f"The upstream's stream ended after {len(self.sent)} of {self.count} image(s) of this call."
+            )
+        return ProviderResult(images=self.sent)
+
+    async def _send_partial(self, partial: PartialImage, index: int) -> None:
+        b64, header = await adapt_partial(partial, self.plan)
+        body: dict[str, Any] = {
+            "b64_json": b64,
+            "created_at": partial.created or int(time.time()),
+            **produced_metadata(partial, self.plan, header),
+            "partial_image_index": partial.index,
+            "image_index": index,
+        }
+        await self.events.send_partial(body)
+
+    async def _send_completed(
+        self, image: ResultImage, result: ProviderResult, delivery: Delivery, index: int, last: bool
+    ) -> None:
+        plan = self.plan
+        format_known = plan.transcode is not None or result.output_format is not None
+        size_known = result.size is not None or not plan.measure_size
+        batch = Batch(result, plan, self.capabilities)
+        item, header = await adapt_image(
+            image, batch, delivery, want_header=not (format_known and size_known)
+        )
+        created = result.created or int(time.time())
+        metadata = produced_metadata(result, plan, header)
+        body: dict[str, Any] = {**item, "created_at": created, **metadata, "image_index": index}
+        if last and result.usage is not None:
+            body["usage"] = sum_usage([result.usage])
+            self.images.usages.append(result.usage)
+        self.images.items[index] = item
+        self.images.created.append(created)
+        self.images.metadata = self.images.metadata or metadata
+        await self.events.send_completed(body)
