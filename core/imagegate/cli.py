@@ -83,12 +83,9 @@ def _serve(args: argparse.Namespace) -> int:
     except RoutesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if table.clients is None and not _is_loopback(args.host):
-        print(
-            f"warning: {args.routes} has no clients: section, so anyone who reaches {args.host}:{args.port} can "
-            "use the gateway (and its upstream accounts) without a key; add clients to require keys",
-            file=sys.stderr,
-        )
+    warning = open_access_warning(table, args.host, args.port)
+    if warning is not None:
+        print(f"warning: {warning}", file=sys.stderr)
     os.environ[ROUTES_VARIABLE] = args.routes
     uvicorn.run(
         "imagegate.cli:app_from_environment",
@@ -101,6 +98,16 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=30,
     )
     return 0
+
+
+def open_access_warning(table: RouteTable, host: str, port: int) -> str | None:
+    """What to tell an operator who serves beyond loopback without client keys, or ``None``."""
+    if table.clients is not None or _is_loopback(host):
+        return None
+    return (
+        f"{table.source} has no clients: section, so anyone who reaches {host}:{port} can use the gateway "
+        "(and its upstream accounts) without a key; add clients to require keys (docs/clients.md)"
+    )
 
 
 def _is_loopback(host: str) -> bool:

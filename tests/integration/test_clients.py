@@ -333,6 +333,19 @@ def test_fan_out_and_fallback_sum_and_failed_calls_cost_nothing(faulty: FaultySe
     assert raw.headers["x-imagegate-cost-usd"] == f"{2 * 0.04 + 0.1:.6f}"
 
 
+def test_images_made_before_a_request_fails_are_charged(faulty: FaultySetup) -> None:
+    """Of two one-image calls to a, one makes its image and the other is refused (no fallback on a 400): the
+    client gets the error, and the image a made (and was paid for) is in its cost."""
+    faulty.a.then(Ok(), Fail(400, "bad", "invalid_request_error", "invalid_value"))
+    faulty.a.then(
+        Fail(400, "bad", "invalid_request_error", "invalid_value"), Ok()
+    )  # whichever call comes first
+    with pytest.raises(openai.BadRequestError) as raised:
+        faulty.client(KEY_A).images.generate(model="mixed", prompt="x", n=2)
+    assert faulty.a.steps_taken.count("Ok") == 1 and not faulty.b.received
+    assert raised.value.response.headers["x-imagegate-cost-usd"] == "0.040000"
+
+
 def test_a_reload_revokes_a_key_but_not_a_request_in_flight(faulty: FaultySetup) -> None:
     faulty.b.then(Hold())
     faulty.a.then(Fail(500))  # n=1 on `mixed`: a fails, b holds the request

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 from imagegate.cli import main as cli_main
+from imagegate.cli import open_access_warning
 from imagegate.clients.accounting import Accounting
-from imagegate.clients.registry import Budget, Client
+from imagegate.clients.registry import Budget, Client, ClientRegistry
+from imagegate.config import RouteTable, ServerSettings
 from imagegate.errors import InsufficientQuota
 from imagegate.state import Spend
 from imagegate.state.memory import MemoryState
@@ -63,3 +65,13 @@ def test_keys_new_prints_a_key_and_its_digest(capsys: pytest.CaptureFixture[str]
     key = re.search(r"^  (ig-\S+)$", printed, re.M).group(1)  # type: ignore[union-attr]
     digest = re.search(r'key_sha256: "([0-9a-f]{64})"', printed).group(1)  # type: ignore[union-attr]
     assert hashlib.sha256(key.encode()).hexdigest() == digest and "  team-a:" in printed
+
+
+def test_serving_beyond_loopback_without_clients_is_warned_about() -> None:
+    open_table = RouteTable(source="routes.yaml", server=ServerSettings(), accounts={})
+    warning = open_access_warning(open_table, "0.0.0.0", 8000)
+    assert warning is not None and "routes.yaml has no clients:" in warning and "0.0.0.0:8000" in warning
+    for host in ("127.0.0.1", "localhost", "::1"):
+        assert open_access_warning(open_table, host, 8000) is None
+    keyed = RouteTable(source="r", server=ServerSettings(), accounts={}, clients=ClientRegistry({}, {}))
+    assert open_access_warning(keyed, "0.0.0.0", 8000) is None
