@@ -13,6 +13,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .accesslog import ACCESS_LOGGER
@@ -26,6 +27,7 @@ from .plugins import (
     describe_plugins,
 )
 from .routes_report import describe_table
+from .scaffold import plugin_names, write_plugin
 
 DEFAULT_ROUTES = "routes.yaml"
 ROUTES_VARIABLE = "IMAGEGATE_ROUTES"
@@ -51,6 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also show each target's full capabilities and what the core adapts for it",
     )
     commands.add_parser("plugins", help="list loaded plugins and their providers")
+    scaffold = commands.add_parser(
+        "new-plugin", help="write a complete provider plugin package, with tests, to start from"
+    )
+    scaffold.add_argument("name", help="the provider's name (plugin: NAME in routes.yaml), e.g. acme")
+    scaffold.add_argument("directory", nargs="?", help="where to write it (default: ./imagegate-NAME)")
     keys = commands.add_parser("keys", help="client API keys").add_subparsers(
         dest="keys_command", required=True
     )
@@ -68,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "check":
         return _check(args.routes, args.verbose)
+    if args.command == "new-plugin":
+        return _new_plugin(args.name, args.directory)
     if args.command == "keys":
         return _new_key(args.name)
     if args.command == "usage":
@@ -217,6 +226,25 @@ def _usage(url: str) -> int:
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for line in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+    return 0
+
+
+def _new_plugin(name: str, directory: str | None) -> int:
+    try:
+        names = plugin_names(name)
+        target = Path(directory or names.dist)
+        written = write_plugin(name, target)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote the plugin package {names.dist} in {target}/ ({len(written)} files):")
+    for path in written:
+        print(f"  {path.relative_to(target)}")
+    print("next:")
+    print(f"  cd {target}")
+    print('  pip install -e ".[test]"   # imagegate finds the plugin through its entry point')
+    print("  pytest                     # it works as written, against a made-up upstream")
+    print(f"then make {names.module}/provider.py speak your upstream (its TODOs; docs/plugins.md)")
     return 0
 
 

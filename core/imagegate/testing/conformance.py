@@ -95,7 +95,10 @@ DEFAULT_EXPECTATIONS: Mapping[str, Expect] = {
 
 
 # Behaviour the core does not have yet: these cases are expected to fail until it does.
-PENDING = {"non-image-200": "the core does not verify upstream images yet (issue #10)"}
+PENDING = {
+    "non-image-200": "the core does not verify upstream images yet (issue #10)",
+    "429-retry-after": "the core does not read Retry-After for every provider yet (issue #10)",
+}
 
 
 def _case(fault: Fault) -> Any:
