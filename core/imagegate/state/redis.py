@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from limits.aio.storage import MemoryStorage, RedisStorage, SlidingWindowCounterSupport, Storage
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from ..config import SharedStateSettings
 from . import Period, Spend, StateUnavailable
@@ -139,12 +139,13 @@ class RedisState:
         self.prefix = settings.key_prefix
         self.fallback = fallback
         self.guard = RedisGuard(settings.timeout_seconds, on_error, clock)
-        # No retries inside redis-py: the guard decides when to try again, and the fallback answers meanwhile.
+        # One immediate retry inside redis-py, so a pooled connection that died with a Redis restart is
+        # replaced unnoticed; beyond that the guard decides when to try again, and the fallback answers.
         self.redis = aioredis.Redis.from_url(
             settings.redis_url,
             socket_timeout=settings.timeout_seconds,
             socket_connect_timeout=settings.timeout_seconds,
-            retry=Retry(NoBackoff(), 0),
+            retry=Retry(NoBackoff(), 1),
             health_check_interval=30,
         )
         limits_storage = RedisStorage(
