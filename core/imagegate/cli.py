@@ -88,7 +88,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     try:  # refuse a broken file before binding the port
-        table = _load(args.routes)
+        table, _ = _load(args.routes)
     except RoutesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
