@@ -232,6 +232,9 @@ class ProviderConformance:
         provider, options = conformance.provider, conformance.target.options
         declared = provider.capabilities(self.upstream_model, options)
         problems = capability_problems(declared)
+        kind = type(provider)
+        if declared.streaming and kind.parse_event is Provider.parse_event and kind.stream is Provider.stream:
+            problems.append("streaming=True needs parse_event() (an upstream that streams) or stream()")
         assert not problems, "inconsistent capabilities:\n- " + "\n- ".join(problems)
         assert provider.capabilities(self.upstream_model, options) == declared, "capabilities() varies"
 
@@ -359,6 +362,17 @@ class ProviderConformance:
         result = conformance.client.images.generate(model="solo", **self._request(caps, **fields))
         assert describe_image(base64.b64decode(result.data[0].b64_json))[0] == fmt
         assert result.output_format == fmt
+
+    def test_streaming(self, conformance: Harness) -> None:
+        """``stream=true`` works whatever the upstream: a streaming one relays its events, and for any other
+        the core makes the stream from the finished image."""
+        caps = conformance.capabilities
+        fields = self._request(caps, response_format="b64_json", stream=True, partial_images=1)
+        events = list(conformance.client.images.generate(model="solo", **fields))
+        kinds = [event.type for event in events]
+        assert set(kinds) <= {"image_generation.partial_image", "image_generation.completed"}, kinds
+        assert kinds[-1] == "image_generation.completed" and kinds.count("image_generation.completed") == 1
+        describe_image(base64.b64decode(events[-1].b64_json))
 
     def test_edit(self, conformance: Harness) -> None:
         caps = conformance.capabilities
