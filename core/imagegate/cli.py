@@ -1,4 +1,4 @@
-"""``imagegate serve | check | plugins | keys new | usage``."""
+"""``imagegate serve | check | plugins | keys new | usage | new-plugin | prepare-store``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import os
 import re
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -70,7 +71,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"images and USD per client from a running gateway (admin key from ${ADMIN_KEY_VARIABLE})",
     )
     usage.add_argument("--url", default=DEFAULT_URL, help=f"the gateway's base URL (default {DEFAULT_URL})")
+    prepare = commands.add_parser(
+        "prepare-store",
+        help="create the S3 bucket of server.image_store if it is missing and set its lifecycle rule",
+    )
+    prepare.add_argument("--routes", default=os.environ.get(ROUTES_VARIABLE, DEFAULT_ROUTES))
+    prepare.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        help="keep trying this many seconds while the store does not answer",
+    )
     args = parser.parse_args(argv)
+    if args.command == "prepare-store":
+        return _prepare_store(args.routes, args.wait)
     if args.command == "serve":
         return _serve(args)
     if args.command == "check":
@@ -105,6 +119,40 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         log_config=_log_config(args.log_level),
         timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+def _prepare_store(path: str, wait_seconds: float) -> int:
+    """Run once per deployment (a compose service, a Kubernetes Job), with credentials allowed to create
+    buckets and set lifecycle rules; the gateway then needs only object rights."""
+    from .store.s3 import apply_lifecycle_rule, create_bucket_if_missing
+
+    try:
+        table, _ = _load(path)
+    except RoutesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store = table.server.image_store
+    if store.s3 is None:
+        print(f"the image store is the local directory {store.directory}: nothing to prepare")
+        return 0
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            created = create_bucket_if_missing(store.s3)
+            break
+        except Exception as error:  # botocore's errors: the store is not up yet, or refuses
+            if time.monotonic() >= deadline:
+                print(f"error: bucket {store.s3.bucket}: {error}", file=sys.stderr)
+                return 1
+            time.sleep(1)
+    print(f"bucket {store.s3.bucket}: {'created' if created else 'exists'}")
+    if not apply_lifecycle_rule(store.s3, store.ttl_seconds):
+        print("lifecycle rule: not set (see the warning above); the gateways' own cleanup expires images")
+        return 0
+    print(
+        f"lifecycle rule: objects under {store.s3.prefix!r} expire after the TTL ({store.ttl_seconds} s, in whole days)"
     )
     return 0
 

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import openai
 import pytest
+from imagegate.cli import main
 from imagegate.config import S3Settings, StoreSettings
 from imagegate.store import ImageStoreUnavailable
 from imagegate.store.s3 import LIFECYCLE_RULE_ID, S3ImageStore, apply_lifecycle_rule
@@ -185,3 +186,33 @@ def test_gateway_hosts_url_images_in_the_bucket(s3_gateway: str, s3_server: S3Se
     response = httpx.get(url)
     assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
     assert describe(response.content)[:3] == ("webp", 256, 256)
+
+
+def test_prepare_store_creates_the_bucket_and_its_rule(
+    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bucket = f"prepared-{uuid.uuid4().hex[:8]}"
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        ROUTES.format(bucket=bucket, endpoint=s3_server.endpoint_url, prefix="hosted/", urls="presigned")
+    )
+    monkeypatch.setenv("S3_ACCESS_KEY_ID", s3_server.access_key_id)
+    monkeypatch.setenv("S3_SECRET_ACCESS_KEY", s3_server.secret_access_key)
+    assert main(["prepare-store", "--routes", str(routes)]) == 0
+    assert f"bucket {bucket}: created" in capsys.readouterr().out
+    rules = s3_admin_client(s3_server).get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert [rule["ID"] for rule in rules] == [LIFECYCLE_RULE_ID]
+    assert main(["prepare-store", "--routes", str(routes)]) == 0
+    assert f"bucket {bucket}: exists" in capsys.readouterr().out
+
+
+def test_prepare_store_reports_a_store_that_does_not_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    routes.write_text(ROUTES.format(bucket="b", endpoint=endpoint, prefix="hosted/", urls="presigned"))
+    monkeypatch.setenv("S3_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("S3_SECRET_ACCESS_KEY", "s")
+    assert main(["prepare-store", "--routes", str(routes), "--wait", "0"]) == 1
+    assert "error: bucket b:" in capsys.readouterr().err

@@ -146,18 +146,12 @@ async def _stream(result: Any) -> AsyncIterator[memoryview]:
         yield memoryview(chunk)
 
 
-def apply_lifecycle_rule(settings: S3Settings, ttl_seconds: int) -> bool:
-    """Make the bucket expire objects under the prefix after the TTL (whole days), keeping its other rules.
-    Returns whether the rule is in place; a store or credentials that refuse are logged, not raised: the
-    gateway's own cleanup still removes expired images."""
-    if not settings.prefix:
-        log.info("image store: no prefix, so no lifecycle rule (it would cover the whole bucket)")
-        return False
+def _admin_client(settings: S3Settings) -> Any:
+    """A botocore client for the bucket-level calls obstore does not make (imported only when needed)."""
     import botocore.session
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
 
-    client = botocore.session.get_session().create_client(
+    return botocore.session.get_session().create_client(
         "s3",
         endpoint_url=settings.endpoint_url,
         region_name=settings.region,
@@ -165,6 +159,40 @@ def apply_lifecycle_rule(settings: S3Settings, ttl_seconds: int) -> bool:
         aws_secret_access_key=settings.secret_access_key,
         config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2}),
     )
+
+
+def create_bucket_if_missing(settings: S3Settings) -> bool:
+    """Create the bucket unless it exists; whether it was created. Errors (the store is down, the
+    credentials may not) are raised: this is what ``imagegate prepare-store`` runs, once, with rights the
+    gateway itself does not need."""
+    from botocore.exceptions import ClientError
+
+    client = _admin_client(settings)
+    try:
+        client.head_bucket(Bucket=settings.bucket)
+        return False
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+        options = {}
+        if settings.region != "us-east-1":
+            options["CreateBucketConfiguration"] = {"LocationConstraint": settings.region}
+        client.create_bucket(Bucket=settings.bucket, **options)
+        return True
+    finally:
+        client.close()
+
+
+def apply_lifecycle_rule(settings: S3Settings, ttl_seconds: int) -> bool:
+    """Make the bucket expire objects under the prefix after the TTL (whole days), keeping its other rules.
+    Returns whether the rule is in place; a store or credentials that refuse are logged, not raised: the
+    gateway's own cleanup still removes expired images."""
+    if not settings.prefix:
+        log.info("image store: no prefix, so no lifecycle rule (it would cover the whole bucket)")
+        return False
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = _admin_client(settings)
     rule = {
         "ID": LIFECYCLE_RULE_ID,
         "Status": "Enabled",
