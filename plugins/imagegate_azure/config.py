@@ -29,6 +29,13 @@ class AzureAccount(AccountConfig):
     ad_token: str | None = None  # a Microsoft Entra ID access token, sent as `Authorization: Bearer`
     credential: CredentialSource | None = None  # fetch Entra ID tokens with azure-identity
     token_scope: str = DEFAULT_TOKEN_SCOPE
+    # Ask Azure to stream previews (stream/partial_images) for streaming clients. Default: on the v1 API,
+    # where Azure documents image streaming; elsewhere the gateway streams each image from the whole answer.
+    streaming: bool | None = None
+
+    @property
+    def streams(self) -> bool:
+        return self.url_form == "v1" if self.streaming is None else self.streaming
 
 
 class AzureTarget(TargetOptions):

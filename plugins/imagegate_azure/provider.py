@@ -13,12 +13,14 @@ from imagegate import (
     Price,
     Provider,
     ProviderResult,
+    StreamItem,
     UnsupportedValue,
     UpstreamCall,
+    UpstreamEvent,
     UpstreamRequest,
     UpstreamResponse,
 )
-from imagegate_openai.dialect import json_body, multipart_form, parse_images
+from imagegate_openai.dialect import json_body, multipart_form, parse_images, parse_stream_event
 from imagegate_openai.prices import price_for
 
 from .auth import EntraTokens
@@ -75,6 +77,8 @@ class AzureProvider(Provider):
             url = f"{endpoint}/openai/v1/{path}"
             include_model = True
             call = replace(call, upstream_model=target.deployment)  # v1's body `model` names the deployment
+        if call.stream and not account.streams:
+            call = replace(call, stream=None, partial_images=None)  # Azure answers whole; the core streams it
         query = {"api-version": account.api_version} if account.api_version else None
         headers = _static_auth_headers(account)
         if call.operation == "generate":
@@ -89,6 +93,9 @@ class AzureProvider(Provider):
         if account.credential:
             request.headers["Authorization"] = f"Bearer {await self._tokens.token(account.token_scope)}"
         return request
+
+    def parse_event(self, call: UpstreamCall, event: UpstreamEvent) -> StreamItem | None:
+        return parse_stream_event(call, event)
 
     def parse(self, call: UpstreamCall, response: UpstreamResponse) -> ProviderResult:
         target: AzureTarget = call.options

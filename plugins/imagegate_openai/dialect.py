@@ -2,11 +2,13 @@
 
 Requests: :func:`json_body` (generations) and :func:`multipart_form` (edits, variations) send every planned
 field that is not ``None`` plus ``call.params``; planned fields win over params of the same name. Answers:
-:func:`parse_images` reads a 200 body, :func:`error_from_response` maps an error body to the gateway's tree.
+:func:`parse_images` reads a 200 body, :func:`error_from_response` maps an error body to the gateway's tree,
+:func:`parse_stream_event` reads one server-sent event of a streamed answer (``stream=true``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import time
 from collections.abc import Iterator, Mapping
@@ -19,11 +21,15 @@ from imagegate import (
     FormValue,
     GatewayError,
     InputImage,
+    PartialImage,
     ProviderResult,
     ResultImage,
+    StreamItem,
     UpstreamAuthError,
     UpstreamCall,
     UpstreamError,
+    UpstreamEvent,
+    UpstreamRateLimited,
     UpstreamResponse,
     Usage,
     upstream_error,
@@ -31,7 +37,14 @@ from imagegate import (
 
 from .models import capabilities_for
 
-__all__ = ["capabilities_for", "error_from_response", "json_body", "multipart_form", "parse_images"]
+__all__ = [
+    "capabilities_for",
+    "error_from_response",
+    "json_body",
+    "multipart_form",
+    "parse_images",
+    "parse_stream_event",
+]
 
 # UpstreamCall fields that map one to one onto OpenAI request fields of the same name.
 _PLANNED_FIELDS = (
@@ -47,6 +60,8 @@ _PLANNED_FIELDS = (
     "response_format",
     "input_fidelity",
     "user",
+    "stream",
+    "partial_images",
 )
 # Names the dialect fills itself; a param of these names is never sent.
 _RESERVED_NAMES = frozenset({"model", "image", "image[]", "mask"})
@@ -235,6 +250,19 @@ def retry_after_seconds(headers: Any) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _known_error(code: str | None, message: str, param: str | None) -> GatewayError | None:
+    """What an error code says whatever the status: a safety block (the client's 400, with the upstream's
+    code) or an account that cannot be billed (the operator's problem)."""
+    if code in _CONTENT_POLICY_CODES:
+        return ContentPolicyViolation(message, code=code, param=param)
+    if code in _BILLING_CODES:
+        return UpstreamAuthError(
+            f"The upstream account cannot be billed ({code}); the operator must fix the account.",
+            code="upstream_payment",
+        )
+    return None
+
+
 def error_from_response(response: UpstreamResponse) -> GatewayError:
     """Map an OpenAI-dialect error answer to the gateway's error tree.
 
@@ -245,13 +273,9 @@ def error_from_response(response: UpstreamResponse) -> GatewayError:
     error = _error_fields(response)
     code = None if error.code is None else str(error.code)
     message = error.message or f"HTTP {response.status} without an error message"
-    if code in _CONTENT_POLICY_CODES:
-        return ContentPolicyViolation(message, code=code, param=error.param)
-    if code in _BILLING_CODES:
-        return UpstreamAuthError(
-            f"The upstream account cannot be billed ({code}); the operator must fix the account.",
-            code="upstream_payment",
-        )
+    known = _known_error(code, message, error.param)
+    if known is not None:
+        return known
     return upstream_error(
         response.status,
         message,
@@ -259,3 +283,72 @@ def error_from_response(response: UpstreamResponse) -> GatewayError:
         param=error.param,
         retry_after=retry_after_seconds(response.headers),
     )
+
+
+# --- streamed answers ----------------------------------------------------------------------------------
+
+
+class _StreamEvent(msgspec.Struct):
+    """The data of one event: ``image_generation.partial_image`` / ``.completed`` (edits: ``image_edit.*``),
+    or an error. The base64 stays the upstream's JSON literal, as in a body answer."""
+
+    type: str | None = None
+    b64_json: msgspec.Raw = msgspec.Raw(b"null")
+    partial_image_index: int = 0
+    created_at: int | None = None
+    size: str | None = None
+    quality: str | None = None
+    background: str | None = None
+    output_format: str | None = None
+    usage: Any = None
+    error: Any = None
+    message: str | None = None  # an error given at the top level, as the Responses API does
+    code: str | int | None = None
+    param: str | None = None
+
+
+def parse_stream_event(call: UpstreamCall, event: UpstreamEvent) -> StreamItem | None:
+    """One event of a streamed answer: a :class:`PartialImage`, a :class:`ProviderResult` for a completed
+    image, ``None`` for an event of another type (skipped), or raise an error event as the gateway's error."""
+    try:
+        body = event.json(_StreamEvent)
+    except msgspec.DecodeError as exc:
+        raise UpstreamError(f"The upstream sent a stream event that is not an image event: {exc}") from None
+    kind = body.type or event.event or ""
+    if body.error or kind == "error":
+        raise _stream_error(body)
+    if not kind.endswith((".partial_image", ".completed")):
+        return None
+    b64 = body.b64_json
+    if memoryview(b64)[:1] != b'"' or len(b64) <= 2:
+        raise UpstreamError(f"The upstream sent a {kind} event without an image.")
+    image = ResultImage(b64_json=b64)
+    metadata = {
+        "size": body.size,
+        "quality": body.quality,
+        "background": body.background,
+        "output_format": body.output_format,
+    }
+    if kind.endswith(".partial_image"):
+        return PartialImage(image=image, index=body.partial_image_index, created=body.created_at, **metadata)
+    return ProviderResult(images=[image], usage=_usage(body.usage), created=body.created_at, **metadata)
+
+
+def _stream_error(body: _StreamEvent) -> GatewayError:
+    """An error event, mapped as an error answer would be where its code says what it is; any other is an
+    upstream failure (which the core may retry): the stream has no HTTP status to go by."""
+    error = body.error
+    fields = _ErrorBody(message=body.message, code=body.code, param=body.param)
+    if isinstance(error, dict):
+        with contextlib.suppress(msgspec.ValidationError):
+            fields = msgspec.convert(error, _ErrorBody)
+    elif isinstance(error, str):
+        fields = _ErrorBody(message=error)
+    code = None if fields.code is None else str(fields.code)
+    message = fields.message or "an error event without a message"
+    known = _known_error(code, message, fields.param)
+    if known is not None:
+        return known
+    if code == "rate_limit_exceeded":
+        return UpstreamRateLimited(f"The upstream is rate limiting: {message}")
+    return UpstreamError(f"The upstream's stream failed: {message}")

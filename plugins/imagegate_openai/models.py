@@ -42,6 +42,7 @@ _GPT_IMAGE_1 = ModelCapabilities(
     max_input_images=16,
     mask=True,
     max_prompt_chars=32_000,
+    streaming=True,  # stream=true with partial_images 0-3: server-sent partial_image and completed events
     delivery="b64_json",
     response_formats=frozenset(),  # GPT models answer 400 unknown_parameter to response_format
     extra_params=None,  # the API grows new fields (safety_identifier, ...); the upstream validates them

@@ -11,12 +11,21 @@ from imagegate import (
     Price,
     Provider,
     ProviderResult,
+    StreamItem,
     UpstreamCall,
+    UpstreamEvent,
     UpstreamRequest,
     UpstreamResponse,
 )
 
-from .dialect import capabilities_for, error_from_response, json_body, multipart_form, parse_images
+from .dialect import (
+    capabilities_for,
+    error_from_response,
+    json_body,
+    multipart_form,
+    parse_images,
+    parse_stream_event,
+)
 from .prices import price_for
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -69,3 +78,6 @@ class OpenAIProvider(Provider):
         if not 200 <= response.status < 300:
             raise error_from_response(response)
         return parse_images(call, response)
+
+    def parse_event(self, call: UpstreamCall, event: UpstreamEvent) -> StreamItem | None:
+        return parse_stream_event(call, event)

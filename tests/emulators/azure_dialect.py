@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image
 
+from tests.emulators.image_streams import stream_images
 from tests.support.images import make_image
 
 API_KEY = "test-azure-key"
@@ -221,7 +222,7 @@ class AzureEmulator:
             return web.Response(status=404, text="BlobNotFound")
         return web.Response(body=data, content_type="image/png")
 
-    async def _answer(self, request: web.Request, url_deployment: str | None) -> web.Response:
+    async def _answer(self, request: web.Request, url_deployment: str | None) -> web.StreamResponse:
         request_id = f"00000000-0000-4000-8000-{next(self._request_ids):012d}"
         received = await _record(request)
         self.received.append(received)
@@ -229,6 +230,11 @@ class AzureEmulator:
             status, body, headers = self._handle(request, received, url_deployment)
         except AzureError as error:
             status, body, headers = error.status, error.body, {}
+        params = received.json if received.json is not None else received.fields
+        if status == 200 and params.get("stream") in (True, "true"):
+            prefix = "image_generation" if request.match_info["operation"] == "generations" else "image_edit"
+            response, _ = await stream_images(request, prefix, body, int(params.get("partial_images") or 0))
+            return response
         return web.json_response(body, status=status, headers={**headers, "apim-request-id": request_id})
 
     # --- behaviour -----------------------------------------------------------------------------------

@@ -9,6 +9,12 @@ emulator itself serves at ``/v1/files/...`` unless ``response_format=b64_json``.
 ``app["received"]`` lists every request as a :class:`ReceivedRequest`; ``app["switches"]`` (a
 :class:`Switches`) can be changed while serving to make the next answers a safety block, a rate limit or a
 server error.
+
+``stream=true`` (GPT models) answers in server-sent events as OpenAI does: ``partial_images`` previews of each
+image (real images, in another colour), then its completed event with usage. Switches slow the events down
+and make the next streams fail after their first event (an error event, or the connection dropped);
+``app["streams"]`` records how each stream ended: completed, failed, dropped, or cancelled (the client hung
+up before the end).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any, Literal
 from aiohttp import web
 from PIL import Image
 
+from tests.emulators.image_streams import StreamFailure, stream_images
 from tests.support.images import make_image
 
 Failure = Literal["moderation_blocked", "content_policy_violation", "rate_limited", "server_error"]
@@ -35,6 +42,9 @@ Failure = Literal["moderation_blocked", "content_policy_violation", "rate_limite
 class Switches:
     failure: Failure | None = None
     retry_after: float = 1.0  # seconds, sent as retry-after and retry-after-ms with "rate_limited"
+    stream_delay: float = 0.0  # seconds before each streamed event
+    # How the next streams fail after their first event, one entry per stream (taken in order).
+    stream_failures: list[StreamFailure] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -156,6 +166,7 @@ def make_app(
         app["switches"] = Switches(failure=failure, retry_after=retry_after)
         app["received"] = []
         app["files"] = {}
+        app["streams"] = []
     app.router.add_post("/v1/images/generations", _generations)
     app.router.add_post("/v1/images/edits", _edits)
     app.router.add_post("/v1/images/variations", _variations)
@@ -195,7 +206,7 @@ async def _generations(request: web.Request) -> web.Response:
         _check_key(request)
         if not isinstance(body, dict):
             raise _ApiError(400, "We could not parse the JSON body of your request.", code=None)
-        return _answer(request, "generate", body, [])
+        return await _answer(request, "generate", body, [])
     except _ApiError as error:
         return error.response()
 
@@ -228,7 +239,7 @@ async def _multipart_endpoint(request: web.Request, operation: str) -> web.Respo
     _received(request, fields, [received for received, _ in files])
     try:
         _check_key(request)
-        return _answer(request, operation, fields, files)
+        return await _answer(request, operation, fields, files)
     except _ApiError as error:
         return error.response()
 
@@ -340,8 +351,10 @@ def _validate(operation: str, fields: dict[str, Any], model: _Model) -> None:
             )
         if output_format == "jpeg":
             raise _ApiError(400, "Transparent background requires png or webp output.", param="background")
-    if fields.get("stream") in (True, "true"):
-        raise _ApiError(400, "This emulator does not stream.", param="stream")
+    if fields.get("stream") in (True, "true") and not model.gpt:
+        raise _ApiError(400, "Unknown parameter: 'stream'.", param="stream", code="unknown_parameter")
+    if not 0 <= (fields.get("partial_images") or 0) <= 3:
+        raise _ApiError(400, "partial_images must be between 0 and 3.", param="partial_images")
 
 
 def _check_choice(
@@ -436,9 +449,9 @@ def _failure(switches: Switches) -> _ApiError | None:
     return None
 
 
-def _answer(
+async def _answer(
     request: web.Request, operation: str, fields: dict[str, Any], files: list[tuple[ReceivedFile, bytes]]
-) -> web.Response:
+) -> web.StreamResponse:
     fields = dict(fields)
     model = _model(fields.get("model", "dall-e-2"))
     _integers(fields, multipart=operation != "generate")
@@ -486,4 +499,20 @@ def _answer(
                 "total_tokens": text_tokens + image_tokens + output_tokens,
             },
         )
+    if fields.get("stream") in (True, "true"):
+        prefix = "image_generation" if operation == "generate" else "image_edit"
+        return await _stream(request, prefix, body, int(fields.get("partial_images") or 0))
     return web.json_response(body, headers={"x-request-id": f"req_{uuid.uuid4().hex}"})
+
+
+async def _stream(
+    request: web.Request, prefix: str, body: dict[str, Any], partials: int
+) -> web.StreamResponse:
+    """``body`` (the answer without ``stream``) as OpenAI streams it: previews, then each image."""
+    switches: Switches = request.app["switches"]
+    failure = switches.stream_failures.pop(0) if switches.stream_failures else None
+    response, outcome = await stream_images(
+        request, prefix, body, partials, delay=switches.stream_delay, failure=failure
+    )
+    request.app["streams"].append(outcome)
+    return response

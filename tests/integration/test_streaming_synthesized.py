@@ -10,9 +10,8 @@ import functools
 import json
 import logging
 import threading
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from tests.support.gateway import serve_gateway
 from tests.support.images import describe, make_image
 from tests.support.servers import serve_aiohttp
 from tests.support.streams import by_image, decoded, kinds, raw_stream
+from tests.support.waiting import wait_until
 
 MODEL = "imagegate-offline"
 
@@ -282,14 +282,6 @@ def test_access_log_and_metrics_record_streams(setup: Setup, caplog: pytest.LogC
     assert f'imagegate_streams_total{{model="{MODEL}",outcome="completed"}} 1.0' in metrics
     assert f'imagegate_stream_events_total{{kind="partial_image",model="{MODEL}"}} 2.0' in metrics
     assert f'imagegate_stream_first_event_seconds_count{{model="{MODEL}"}} 1.0' in metrics
-
-
-def wait_until(condition: Callable[[], bool], what: str, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 PRICED_ROUTES = """
