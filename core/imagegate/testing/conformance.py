@@ -277,7 +277,10 @@ class ProviderConformance:
             with pytest.raises(openai.APIStatusError) as failure:
                 client.images.generate(model="solo", **request)
             if fault.kind == "not_image":
-                assert injector.images_replaced, "no image found to spoil: override error_response/upstream"
+                assert injector.images_replaced, (
+                    "the fake upstream's answer held no image the suite recognises (raw image bytes, or "
+                    "base64 in a JSON body), so it could not spoil one"
+                )
             error = failure.value
             body = error.response.json()["error"]
             assert set(body) >= {"message", "type", "param", "code"}
