@@ -99,7 +99,7 @@ async def test_failures_while_open_do_not_extend_the_cooldown(book: HealthBook, 
     for permit in early[:3]:
         await permit.failed(SETTINGS)
     clock.advance(10)
-    early[3].failed(SETTINGS)
+    await early[3].failed(SETTINGS)
     assert book.cooldown_remaining(KEY) == 20
 
 
