@@ -27,7 +27,7 @@ from .config import RouteTable, SharedStateSettings, StoreSettings, load_routes
 from .errors import GatewayError, MethodNotAllowed, NotFound
 from .gateway import Gateway, RouteState
 from .health import TargetKey, target_key
-from .metrics import Metrics
+from .metrics import MULTIPROCESS_VARIABLE, Metrics
 from .middleware import BodyLimitMiddleware, RequestIdMiddleware
 from .plugins import build_plugin_manager, collect_providers
 from .reload import RouteReloader, file_fingerprint
@@ -92,7 +92,7 @@ def create_app(
     table = load_routes(path, providers, environ, unavailable)
     state = RouteState(table=table)
     router = router or Router()
-    metrics = Metrics()
+    metrics = Metrics(environ.get(MULTIPROCESS_VARIABLE))
 
     router.health.retain(_target_keys(table))
 

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +21,7 @@ from typing import Any
 from .accesslog import ACCESS_LOGGER
 from .clients.keys import key_digest, new_key
 from .config import RoutesError, RouteTable, load_routes
+from .metrics import MULTIPROCESS_VARIABLE
 from .plugins import (
     DISABLE_VARIABLE,
     PluginManager,
@@ -106,21 +108,38 @@ def _serve(args: argparse.Namespace) -> int:
     except RoutesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    warning = open_access_warning(table, args.host, args.port)
-    if warning is not None:
-        print(f"warning: {warning}", file=sys.stderr)
+    for warning in (open_access_warning(table, args.host, args.port), workers_warning(table, args.workers)):
+        if warning is not None:
+            print(f"warning: {warning}", file=sys.stderr)
     os.environ[ROUTES_VARIABLE] = args.routes
-    uvicorn.run(
-        "imagegate.cli:app_from_environment",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        log_config=_log_config(args.log_level),
-        timeout_graceful_shutdown=30,
-    )
+    with contextlib.ExitStack() as cleanup:
+        if args.workers > 1 and MULTIPROCESS_VARIABLE not in os.environ:
+            # Each worker counts its metrics in files here; /metrics adds them up (imagegate.metrics).
+            os.environ[MULTIPROCESS_VARIABLE] = cleanup.enter_context(
+                tempfile.TemporaryDirectory(prefix="imagegate-metrics-")
+            )
+        uvicorn.run(
+            "imagegate.cli:app_from_environment",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            log_config=_log_config(args.log_level),
+            timeout_graceful_shutdown=30,
+        )
     return 0
+
+
+def workers_warning(table: RouteTable, workers: int) -> str | None:
+    """What to tell an operator who runs several workers with each keeping its own state, or ``None``."""
+    if workers <= 1 or table.server.shared_state is not None:
+        return None
+    return (
+        f"--workers {workers} without server.shared_state: each worker keeps its own client rate limits, "
+        "budget spend and target cooldowns, so limits are counted per worker and a target cooling down in one "
+        "worker is still called by the others; set server.shared_state (Redis, docs/replicas.md)"
+    )
 
 
 def _prepare_store(path: str, wait_seconds: float) -> int:

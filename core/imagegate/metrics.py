@@ -3,21 +3,28 @@
 Labels stay bounded: ``model`` is the routed model id from routes.yaml (``-`` when the request named none that
 exists), ``target`` is ``account/upstream_model``, ``outcome`` is ``ok`` or an error code of the gateway's,
 ``client`` is a client's name from routes.yaml (never a key; ``-`` without client authentication).
+
+Under ``imagegate serve --workers N`` every worker process counts in files under ``PROMETHEUS_MULTIPROC_DIR``
+(set by ``serve``; prometheus-client's multiprocess mode) and ``/metrics``, whichever worker answers it,
+reports the sum over all workers.
 """
 
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .accesslog import RequestLine
 
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # set by ``imagegate serve --workers N``
 SECONDS_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)  # image calls take seconds to minutes
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "imagegate_requests",
@@ -119,4 +126,8 @@ class Metrics:
                     self.stream_events.labels(model, kind).inc(count)
 
     async def endpoint(self, request: Request) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+        registry = self.registry
+        if self.multiprocess_dir is not None:  # every worker's counts, read from their files
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=self.multiprocess_dir)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
