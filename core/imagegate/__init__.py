@@ -56,6 +56,7 @@ from .provider import (
     decode_base64,
 )
 from .request import InputImage
+from .retry import retry_after_seconds
 
 __version__ = "0.1.0"
 
@@ -104,6 +105,7 @@ __all__ = [
     "hookimpl",
     "nearest_aspect_ratio",
     "parse_size",
+    "retry_after_seconds",
     "round_to_multiple",
     "upstream_error",
 ]

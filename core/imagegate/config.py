@@ -54,6 +54,7 @@ class RetrySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     max_backoff_seconds: NonNegative = 8.0
     max_retry_after_seconds: NonNegative = 30.0  # an upstream asking to wait longer is not retried
     deadline_seconds: Positive = 540.0  # the whole request, every attempt and fallback included
+    min_attempt_seconds: NonNegative = 1.0  # no attempt starts with less of the deadline left
 
 
 class CooldownSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -266,6 +267,7 @@ def parse_routes(
         )
     server = _load_server(_mapping(document.get("server"), source, "server"), source, environ)
     server = msgspec.structs.replace(server, max_input_pixels=pixel_limit(server.max_input_pixels))
+    _check_retry(server.retry, source, "server.retry")
     accounts = {
         str(name): _load_account(str(name), entry, source, providers, environ, unavailable or {})
         for name, entry in _mapping(document.get("providers"), source, "providers").items()
@@ -467,7 +469,9 @@ def _load_model(
         model=model,
         targets=targets,
         strategy=head.strategy,
-        retry=_overlay(server.retry, head.retry, source, f"{path}.retry"),
+        retry=_check_retry(
+            _overlay(server.retry, head.retry, source, f"{path}.retry"), source, f"{path}.retry"
+        ),
         cooldown=_overlay(server.cooldown, head.cooldown, source, f"{path}.cooldown"),
         fallback_on_content_policy=head.fallback_on_content_policy,
         aliases=[str(alias) for alias in head.aliases],
@@ -476,6 +480,16 @@ def _load_model(
 
 def _overlay(defaults: msgspec.Struct, overrides: dict[str, Any], source: str, path: str) -> Any:
     return _convert({**msgspec.to_builtins(defaults), **overrides}, type(defaults), source, path)
+
+
+def _check_retry(retry: RetrySettings, source: str, path: str) -> RetrySettings:
+    if retry.min_attempt_seconds >= retry.deadline_seconds:
+        raise RoutesError(
+            source,
+            f"{path}.min_attempt_seconds",
+            f"must be less than deadline_seconds ({retry.deadline_seconds:g}), or no attempt could ever start",
+        )
+    return retry
 
 
 def _add_aliases(table: RouteTable, alias_of: dict[str, str], source: str) -> None:

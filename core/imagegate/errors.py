@@ -177,6 +177,12 @@ class UpstreamRateLimited(UpstreamError):
     default_code = "rate_limit_exceeded"
 
 
+class UpstreamBadImage(UpstreamError):
+    """The upstream answered 2xx with something that is not the image it claims (checked by the core)."""
+
+    default_code = "upstream_bad_image"
+
+
 class UpstreamTimeout(UpstreamError):
     status = 504
     default_code = "upstream_timeout"

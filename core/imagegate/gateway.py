@@ -34,11 +34,19 @@ from .clients.accounting import Accounting
 from .clients.pricing import call_cost
 from .clients.registry import Client
 from .config import ModelRoute, RouteTable, Target, Timeout
-from .errors import ContentPolicyViolation, GatewayError, InvalidRequest, ModelNotAllowed, ModelNotFound
+from .errors import (
+    ContentPolicyViolation,
+    GatewayError,
+    InvalidRequest,
+    ModelNotAllowed,
+    ModelNotFound,
+    UpstreamError,
+)
 from .planner import Plan, make_plan, split_batches
 from .provider import ProviderResult, UpstreamCall, UpstreamRequest, UpstreamResponse
 from .request import ImageRequest
-from .retry import Deadline
+from .results import ResultChecks, prepare_result
+from .retry import Deadline, retry_after_seconds
 from .router import Router
 from .state import Spend
 from .store import ImageStore
@@ -95,8 +103,7 @@ class Gateway:
             await self.accounting.admit(client, request.n)
         try:
             batches = await self._produce(request, table, candidates, record)
-            delivery = self._delivery(table, base_url, batches[0].target_timeout)
-            body = await build_response([b.batch for b in batches], delivery)
+            body = await build_response(batches, self._delivery(table, base_url))
             self.hook.imagegate_response_ready(request=request, request_id=request_id, response=body)
             return body
         finally:
@@ -121,7 +128,7 @@ class Gateway:
         if client is not None:
             await self.accounting.admit(client, request.n)
         events = EventStream(request.operation, table.server.stream_keepalive_seconds, record)
-        streaming = _Streaming(events, StreamedImages(), self._delivery(table, base_url, Timeout()))
+        streaming = _Streaming(events, StreamedImages(), self._delivery(table, base_url))
 
         async def production() -> None:
             try:
@@ -140,15 +147,8 @@ class Gateway:
         response, a JSON body or a stream, whether the request succeeded or not."""
         await self.accounting.charge(client, Spend(usd=record.cost_usd, images=record.images))
 
-    def _delivery(self, table: RouteTable, base_url: str, download_timeout: Timeout) -> Delivery:
-        server = table.server
-        return Delivery(
-            transport=self.transport,
-            store=self.store,
-            public_base_url=server.public_base_url or base_url,
-            download_max_bytes=int(server.download_max_mb * 1024 * 1024),
-            download_timeout=download_timeout,
-        )
+    def _delivery(self, table: RouteTable, base_url: str) -> Delivery:
+        return Delivery(store=self.store, public_base_url=table.server.public_base_url or base_url)
 
     def candidates(
         self, request: ImageRequest, table: RouteTable, client: Client | None = None
@@ -189,11 +189,17 @@ class Gateway:
         candidates: list[tuple[Target, Plan]],
         record: RequestRecord,
         streaming: _Streaming | None = None,
-    ) -> list[_Made]:
+    ) -> list[Batch]:
         route = table.models[request.model]
         record.route = route.model
-        deadline = Deadline(self.router.clock, route.retry.deadline_seconds)
-        made: list[_Made] = []
+        deadline = Deadline(self.router.clock, route.retry.deadline_seconds, route.retry.min_attempt_seconds)
+        server = table.server
+        checks = ResultChecks(
+            transport=self.transport,
+            download_max_bytes=int(server.download_max_mb * 1024 * 1024),
+            max_pixels=server.max_input_pixels,
+        )
+        made: list[Batch] = []
         remaining = request.n
         failure: GatewayError | None = None  # the last error of a target that was tried
         passed_by: GatewayError | None = None  # why the last target passed by was not tried
@@ -207,12 +213,14 @@ class Gateway:
             # Streamed, each image is priced as it is made: a client that leaves has been sent (and charged) some.
             price = functools.partial(_add_cost, record, target, plan, request)
             relays = (
-                None if streaming is None else streaming.relays(plan, target, request.n - remaining, price)
+                None
+                if streaming is None
+                else streaming.relays(plan, target, request.n - remaining, price, checks)
             )
             results, error = await self._run_plan(
-                request, route, target, plan, table.server.max_parallel_calls, deadline, record, relays
+                request, route, target, plan, server.max_parallel_calls, deadline, checks, record, relays
             )
-            made.extend(_Made(Batch(result, plan, target.capabilities), target.timeout) for result in results)
+            made.extend(Batch(result, plan) for result in results)
             if streaming is None:
                 price(results)
             remaining -= sum(len(result.images) for result in results)
@@ -235,36 +243,48 @@ class Gateway:
         plan: Plan,
         parallel: int,
         deadline: Deadline,
+        checks: ResultChecks,
         record: RequestRecord,
         relays: list[CallRelay] | None,
     ) -> tuple[list[ProviderResult], GatewayError | None]:
-        """Run the plan's calls; ``relays`` (one per call) stream each call's images as they come."""
+        """Run the plan's calls; ``relays`` (one per call) stream each call's images as they come. An
+        attempt succeeds only with its images verified (:mod:`imagegate.results`), and an upstream error
+        gets the delay its answer's ``Retry-After`` asks for when the provider set none."""
         provider = target.account.provider
         limit = asyncio.Semaphore(parallel)
 
         async def attempt(
             call: UpstreamCall, relay: CallRelay | None, timeout: Timeout, record: AttemptRecord
         ) -> ProviderResult:
+            answers: list[UpstreamResponse] = []  # the last one, for its Retry-After
+
             async def send(upstream_request: UpstreamRequest) -> UpstreamResponse:
                 response = await self.transport.send(upstream_request, timeout)
                 record.status = response.status
+                answers[:] = [response]
                 return response
 
             @contextlib.asynccontextmanager
             async def open_stream(upstream_request: UpstreamRequest) -> AsyncIterator[UpstreamResponse]:
                 async with self.transport.stream(upstream_request, timeout) as response:
                     record.status = response.status
+                    answers[:] = [response]
                     yield response
 
             try:
-                if relay is None:
-                    return await provider.run(call, send)
-                return await relay.relay(provider.stream(call, send, open_stream), timeout)
+                if relay is not None:
+                    return await relay.relay(provider.stream(call, send, open_stream), timeout)
+                result = await provider.run(call, send)
+            except UpstreamError as error:
+                if error.retry_after is None and answers:
+                    error.retry_after = retry_after_seconds(answers[0].headers)
+                raise
             except GatewayError:
                 raise
             except Exception:
                 log.exception("provider %s failed on %s", provider.name, target.label)
                 raise InternalError(f"The provider '{provider.name}' failed unexpectedly.") from None
+            return await prepare_result(result, call, plan, target.capabilities, checks, timeout)
 
         async def one(call: UpstreamCall) -> ProviderResult:
             relay = None if relays is None else relays[call.index]
@@ -311,17 +331,26 @@ class _Streaming:
     delivery: Delivery
 
     def relays(
-        self, plan: Plan, target: Target, first_index: int, price: Callable[[list[ProviderResult]], None]
+        self,
+        plan: Plan,
+        target: Target,
+        first_index: int,
+        price: Callable[[list[ProviderResult]], None],
+        checks: ResultChecks,
     ) -> list[CallRelay]:
         """One relay per call of ``plan``, its images numbered from ``first_index`` in call order."""
         starts = itertools.accumulate(plan.batches, initial=first_index)
         return [
-            CallRelay(self.events, self.images, plan, target.capabilities, self.delivery, start, count, price)
+            CallRelay(
+                self.events,
+                self.images,
+                plan,
+                target.capabilities,
+                self.delivery,
+                checks,
+                start,
+                count,
+                price,
+            )
             for start, count in zip(starts, plan.batches, strict=False)
         ]
-
-
-@dataclass(slots=True)
-class _Made:
-    batch: Batch
-    target_timeout: Any

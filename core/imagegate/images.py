@@ -69,18 +69,29 @@ def read_header(source: IO[bytes] | bytes | memoryview) -> ImageHeader:
             alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
             return ImageHeader(fmt, image.width, image.height, alpha)
     except Image.DecompressionBombError:
-        raise ImageProblem("declares more pixels than any image decoded here", "image_too_large") from None
+        most = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6
+        raise ImageProblem(f"declares more than {most:.0f} megapixels", "image_too_large") from None
     except DECODE_ERRORS:
         raise ImageProblem("is not an image") from None
     finally:
         stream.seek(0)
 
 
-def check_image(header: ImageHeader, head: bytes, tail: bytes, length: int, max_pixels: int | None) -> None:
+def check_image(
+    header: ImageHeader,
+    head: bytes,
+    tail: bytes,
+    length: int,
+    max_pixels: int | None,
+    *,
+    whole_jpeg: bool = False,
+) -> None:
     """Refuse an image whose header declares more than ``max_pixels`` pixels, or whose bytes stop before its
     end. ``head`` and ``tail`` are its first and last bytes (at least 12 and :data:`TAIL_BYTES`), ``length``
-    its size in bytes. PNG must end with its IEND chunk and WebP must be as long as its RIFF header says;
-    a truncated JPEG shows only when decoded (:func:`decode_input`)."""
+    its size in bytes. PNG must end with its IEND chunk and WebP must be as long as its RIFF header says.
+    JPEG must end with its end-of-image marker only when ``whole_jpeg`` is set (images an upstream made):
+    uploads may carry data after the marker (phones append motion photos), and Pillow decodes a truncated
+    JPEG without complaint."""
     pixels = header.width * header.height
     if max_pixels is not None and pixels > max_pixels:
         raise ImageProblem(
@@ -92,14 +103,19 @@ def check_image(header: ImageHeader, head: bytes, tail: bytes, length: int, max_
         raise ImageProblem("is a truncated PNG (it stops before its end)")
     if header.format == "webp" and length < int.from_bytes(head[4:8], "little") + 8:
         raise ImageProblem("is a truncated WebP (it stops before its end)")
+    if header.format == "jpeg" and whole_jpeg and b"\xff\xd9" not in tail:
+        raise ImageProblem("is a truncated JPEG (it stops before its end)")
 
 
-def inspect_image(source: IO[bytes] | bytes | memoryview, max_pixels: int | None) -> ImageHeader:
+def inspect_image(
+    source: IO[bytes] | bytes | memoryview, max_pixels: int | None, *, whole_jpeg: bool = False
+) -> ImageHeader:
     """:func:`read_header` and :func:`check_image` for a whole image in a seekable file or in memory."""
     if isinstance(source, bytes | bytearray | memoryview):
         view = memoryview(source)
         header = read_header(source)
-        check_image(header, bytes(view[:12]), bytes(view[-TAIL_BYTES:]), len(view), max_pixels)
+        tail = bytes(view[-TAIL_BYTES:])
+        check_image(header, bytes(view[:12]), tail, len(view), max_pixels, whole_jpeg=whole_jpeg)
         return header
     length = source.seek(0, io.SEEK_END)
     source.seek(max(0, length - TAIL_BYTES))
@@ -107,7 +123,7 @@ def inspect_image(source: IO[bytes] | bytes | memoryview, max_pixels: int | None
     source.seek(0)
     head = source.read(12)
     header = read_header(source)
-    check_image(header, head, tail, length, max_pixels)
+    check_image(header, head, tail, length, max_pixels, whole_jpeg=whole_jpeg)
     return header
 
 

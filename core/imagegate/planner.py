@@ -46,7 +46,6 @@ class Plan:
     params: dict[str, Any]
     transcode: Transcode | None
     deliver: str  # "b64_json" or "url": what the client receives
-    measure_size: bool  # the produced size is not known in advance; read it from the image
     dimensions: tuple[int, int] | None = None  # ``size`` as integers, when it is a WxH
 
     def calls(self, request: ImageRequest, target: Any) -> list[UpstreamCall]:
@@ -106,7 +105,7 @@ def make_plan(
         raise InvalidRequest(f"n must be between 1 and {caps.max_n} for model '{model}'; got {n}.", param="n")
     _check_inputs(request, caps, model)
 
-    size, dimensions, aspect_ratio, measure = _plan_size(p.size, caps, model)
+    size, dimensions, aspect_ratio = _plan_size(p.size, caps, model)
     background = _plan_background(p.background, p.output_format, caps, model)
     upstream_format, upstream_compression, transcode = _plan_format(
         p.output_format, p.output_compression, caps
@@ -145,7 +144,6 @@ def make_plan(
         params=_plan_params(request.extra, route_params, caps, model),
         transcode=transcode,
         deliver=deliver,
-        measure_size=measure,
         dimensions=dimensions,
     )
 
@@ -209,14 +207,15 @@ def _choose(
 
 def _plan_size(
     size: str | None, caps: ModelCapabilities, model: str
-) -> tuple[str | None, tuple[int, int] | None, str | None, bool]:
-    """(size to send, the same as integers, aspect ratio to send, whether the produced size must be measured).
-    The client's text is parsed here, once and strictly; what is sent upstream is the canonical ``WxH``."""
+) -> tuple[str | None, tuple[int, int] | None, str | None]:
+    """(size to send, the same as integers, aspect ratio to send). The client's text is parsed here, once and
+    strictly; what is sent upstream is the canonical ``WxH``. The size the client is told is always the one
+    read from the image produced."""
     spec = caps.sizes
     if size is None or (size == "auto" and "auto" not in spec.sizes):
-        return None, None, None, True
+        return None, None, None
     if size == "auto":
-        return "auto", None, None, True
+        return "auto", None, None
     parsed = parse_size(size)
     if parsed is None:
         raise InvalidRequest(
@@ -224,9 +223,9 @@ def _plan_size(
             param="size",
         )
     if spec.accepts_dimensions(*parsed):
-        return f"{parsed[0]}x{parsed[1]}", parsed, None, False
+        return f"{parsed[0]}x{parsed[1]}", parsed, None
     if spec.aspect_ratios:
-        return None, None, nearest_aspect_ratio(*parsed, spec.aspect_ratios), True
+        return None, None, nearest_aspect_ratio(*parsed, spec.aspect_ratios)
     raise UnsupportedValue(
         f"Model '{model}' does not support size '{size}'. Supported: {spec.describe()}.", param="size"
     )

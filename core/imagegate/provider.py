@@ -26,6 +26,7 @@ from pybase64 import b64decode, b64encode  # SIMD base64: many times the standar
 
 from .capabilities import ModelCapabilities, Operation
 from .clients.pricing import Price
+from .images import ImageHeader
 from .request import InputImage
 
 
@@ -148,7 +149,7 @@ class UpstreamResponse:
 class ResultImage:
     """One image as the upstream gave it: base64 text, raw bytes or a URL. Conversions happen at most once."""
 
-    __slots__ = ("_b64", "_b64_json_literal", "_data", "extra", "revised_prompt", "url")
+    __slots__ = ("_b64", "_b64_json_literal", "_data", "extra", "header", "revised_prompt", "url")
 
     def __init__(
         self,
@@ -168,6 +169,7 @@ class ResultImage:
         self.url = url
         self.revised_prompt = revised_prompt
         self.extra = extra or {}  # provider-specific per-image fields kept in the response (seed, filters)
+        self.header: ImageHeader | None = None  # read by the core when it verifies the image
 
     @property
     def has_bytes(self) -> bool:
@@ -199,7 +201,7 @@ class ResultImage:
         return self._b64
 
     def replace_data(self, data: bytes) -> None:
-        self._data, self._b64, self._b64_json_literal, self.url = data, None, None, None
+        self._data, self._b64, self._b64_json_literal, self.url, self.header = data, None, None, None, None
 
 
 class Usage(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -1,20 +1,23 @@
 """When to try the same target again, and how long to wait first.
 
-Exponential backoff with jitter; an upstream's own ``Retry-After``/``retry-after-ms`` (carried by the error as
-``retry_after``) is honoured up to a cap, past which the target is given up for this request; a maximum number
-of attempts per call; and one deadline for the whole request, which also shortens each attempt's timeout.
-Time comes from an injected :class:`Clock` so tests never wait.
+Exponential backoff with jitter; an upstream's own ``Retry-After``/``retry-after-ms`` (read by the core from
+every upstream answer, :func:`retry_after_seconds`, and carried by the error as ``retry_after``) is honoured up
+to a cap, past which the target is given up for this request; a maximum number of attempts per call; and one
+deadline for the whole request, which also shortens each attempt's timeout and never lets an attempt start
+with less than ``min_attempt_seconds`` left. Time comes from an injected :class:`Clock` so tests never wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import random
 import time
+from collections.abc import Mapping
 from typing import Protocol
 
 from .config import RetrySettings, Timeout
-from .errors import GatewayError, UpstreamTimeout
+from .errors import GatewayError
 
 
 class Clock(Protocol):
@@ -33,12 +36,35 @@ class SystemClock:
         await asyncio.sleep(seconds)
 
 
-class DeadlineExceeded(UpstreamTimeout):
-    """The request's deadline passed before any target produced the images; nothing is left to try."""
+class DeadlineExceeded(GatewayError):
+    """The request's deadline passed before any target produced the images; nothing is left to try. Not an
+    upstream fault: no target is charged a failure for it."""
 
+    status = 504
+    type = "upstream_error"
     default_code = "deadline_exceeded"
-    retryable = False
-    fallback = False
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """The delay an upstream asks for: ``retry-after-ms``, else ``Retry-After`` (seconds or an HTTP date)."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def backoff_delay(retry_number: int, settings: RetrySettings, rng: random.Random) -> float:
@@ -62,11 +88,13 @@ def retry_delay(
 
 
 class Deadline:
-    """One deadline for a whole request: every attempt, wait and fallback fits inside it."""
+    """One deadline for a whole request: every attempt, wait and fallback fits inside it, and no attempt
+    starts with less than ``min_attempt`` seconds left."""
 
-    def __init__(self, clock: Clock, seconds: float) -> None:
+    def __init__(self, clock: Clock, seconds: float, min_attempt: float = 0.0) -> None:
         self.clock = clock
         self.seconds = seconds
+        self.min_attempt = min_attempt
         self.expires_at = clock.now() + seconds
 
     def remaining(self) -> float:
@@ -74,15 +102,18 @@ class Deadline:
 
     def allows_wait(self, delay: float) -> bool:
         """Whether an attempt could still start after waiting ``delay`` seconds."""
-        return delay < self.remaining()
+        return delay + self.min_attempt < self.remaining()
+
+    def exceeded(self) -> DeadlineExceeded:
+        return DeadlineExceeded(
+            f"No upstream produced the images within this model's deadline of {self.seconds:g} s."
+        )
 
     def limit(self, timeout: Timeout) -> Timeout:
-        """``timeout`` shortened to the time left; :class:`DeadlineExceeded` when none is."""
+        """``timeout`` shortened to the time left; :class:`DeadlineExceeded` when less than the minimum is."""
         remaining = self.remaining()
-        if remaining <= 0:
-            raise DeadlineExceeded(
-                f"No upstream produced the images within this model's deadline of {self.seconds:g} s."
-            )
+        if remaining <= 0 or remaining < self.min_attempt:
+            raise self.exceeded()
         if remaining >= timeout.total and remaining >= timeout.connect:
             return timeout
         return Timeout(connect=min(timeout.connect, remaining), total=min(timeout.total, remaining))

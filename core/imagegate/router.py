@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from .accesslog import AttemptRecord, RequestRecord
 from .config import ModelRoute, Target, Timeout
-from .errors import GatewayError, ProviderNotConfigured
+from .errors import GatewayError, ProviderNotConfigured, UpstreamTimeout
 from .health import HealthBook, TargetCoolingDown, target_key
 from .retry import Clock, Deadline, SystemClock, retry_delay
 
@@ -69,7 +69,9 @@ class Router:
         log: RequestRecord,
     ) -> T:
         """Run ``attempt(timeout, record)`` on ``target`` until it succeeds or must not be retried; raise its
-        last error then. ``timeout`` is the target's, shortened to what the deadline leaves."""
+        last error then. ``timeout`` is the target's, shortened to what the deadline leaves; no attempt starts
+        with less than ``retry.min_attempt_seconds`` left, and one the deadline cut short is
+        :class:`DeadlineExceeded`, which the target is not charged for."""
         key = target_key(target)
         last_error: GatewayError | None = None
         for number in itertools.count(1):
@@ -96,6 +98,8 @@ class Router:
                 record.outcome = "ok"
                 await permit.succeeded()
                 return result
+            if isinstance(failure, UpstreamTimeout) and timeout.total < target.timeout.total:
+                failure = deadline.exceeded()  # the deadline cut it short, not the upstream: no verdict
             record.outcome = failure.code or failure.type
             await permit.settle(failure, route.cooldown)
             delay = retry_delay(failure, number, route.retry, self.rng)

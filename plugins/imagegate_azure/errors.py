@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 import msgspec
-from imagegate import ContentPolicyViolation, GatewayError, UpstreamResponse
+from imagegate import ContentPolicyViolation, GatewayError, UpstreamResponse, retry_after_seconds
 from imagegate_openai.dialect import error_from_response
 
 CONTENT_FILTER_CODES = frozenset(
@@ -119,7 +119,8 @@ def retry_after_in_message(message: str | None) -> float | None:
 
 def error_from_azure(response: UpstreamResponse) -> GatewayError:
     """The gateway error for a failed Azure answer: content filtering in any of its shapes, else the OpenAI
-    dialect's mapping with the ``apim-request-id`` added to the message and a 429's delay kept."""
+    dialect's mapping with the ``apim-request-id`` added to the message, and a 429's delay taken from its
+    message when Azure sent no ``retry-after`` headers (those the core reads from every answer)."""
     error = decode_error(response.body)
     request_id = response.headers.get(REQUEST_ID_HEADER)
     if error is not None and is_content_filter(error):
@@ -128,6 +129,6 @@ def error_from_azure(response: UpstreamResponse) -> GatewayError:
     if request_id:
         mapped.message = with_request_id(mapped.message, request_id)
         mapped.args = (mapped.message,)
-    if mapped.retry_after is None and response.status == 429 and error is not None:
-        mapped.retry_after = retry_after_in_message(error.message)
+    if response.status == 429 and error is not None and retry_after_seconds(response.headers) is None:
+        mapped.retry_after = retry_after_in_message(error.message)  # the headers, when sent, the core reads
     return mapped

@@ -9,8 +9,6 @@ field that is not ``None`` plus ``call.params``; planned fields win over params 
 from __future__ import annotations
 
 import contextlib
-import email.utils
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -228,28 +226,6 @@ def _error_fields(response: UpstreamResponse) -> _ErrorBody:
     return _ErrorBody(message=text or None)
 
 
-def retry_after_seconds(headers: Any) -> float | None:
-    """The delay an upstream asks for: ``retry-after-ms``, else ``retry-after`` (seconds or an HTTP date)."""
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
-        try:
-            return max(0.0, float(milliseconds) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _known_error(code: str | None, message: str, param: str | None) -> GatewayError | None:
     """What an error code says whatever the status: a safety block (the client's 400, with the upstream's
     code) or an account that cannot be billed (the operator's problem)."""
@@ -276,13 +252,7 @@ def error_from_response(response: UpstreamResponse) -> GatewayError:
     known = _known_error(code, message, error.param)
     if known is not None:
         return known
-    return upstream_error(
-        response.status,
-        message,
-        code=code,
-        param=error.param,
-        retry_after=retry_after_seconds(response.headers),
-    )
+    return upstream_error(response.status, message, code=code, param=error.param)
 
 
 # --- streamed answers ----------------------------------------------------------------------------------

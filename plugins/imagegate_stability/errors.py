@@ -5,7 +5,13 @@ from __future__ import annotations
 import re
 
 import msgspec
-from imagegate import ContentPolicyViolation, GatewayError, UpstreamResponse, upstream_error
+from imagegate import (
+    ContentPolicyViolation,
+    GatewayError,
+    UpstreamResponse,
+    retry_after_seconds,
+    upstream_error,
+)
 
 # Stability locks a key out for 60 s once it passes its rate limit; used when a 429 names no delay.
 RATE_LIMIT_LOCKOUT_SECONDS = 60.0
@@ -27,12 +33,11 @@ def _decode(body: bytes) -> StabilityErrorBody | None:
         return None
 
 
-def _retry_after(response: UpstreamResponse) -> float:
-    value = response.headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else RATE_LIMIT_LOCKOUT_SECONDS
-    except ValueError:
-        return RATE_LIMIT_LOCKOUT_SECONDS
+def _lockout(response: UpstreamResponse) -> float | None:
+    """A 429's delay when Stability sent no ``retry-after`` (when it did, the core reads it)."""
+    if response.status != 429 or retry_after_seconds(response.headers) is not None:
+        return None
+    return RATE_LIMIT_LOCKOUT_SECONDS
 
 
 def error_from_response(response: UpstreamResponse) -> GatewayError:
@@ -50,5 +55,4 @@ def error_from_response(response: UpstreamResponse) -> GatewayError:
             message += f" (Stability error id {error.id})"
         if error.name == CONTENT_MODERATION:
             return ContentPolicyViolation(f"Stability's content moderation refused the request: {message}")
-    retry_after = _retry_after(response) if response.status == 429 else None
-    return upstream_error(response.status, message, param=param, retry_after=retry_after)
+    return upstream_error(response.status, message, param=param, retry_after=_lockout(response))

@@ -6,7 +6,10 @@ scripted: every request takes the next step of :attr:`FaultyUpstream.script`, an
 is empty. Steps: :class:`Ok`, :class:`Fail` (an OpenAI error body with any status, ``retry-after`` and
 ``retry-after-ms``), :class:`Reset` (the connection is dropped without an answer), :class:`Slow` (answers
 after a delay, meant to be longer than the gateway's timeout), :class:`Truncated` (the body stops halfway
-through its ``Content-Length``), :class:`Hold` (answers only once :meth:`FaultyUpstream.release` is called).
+through its ``Content-Length``), :class:`Hold` (answers only once :meth:`FaultyUpstream.release` is called),
+:class:`Garbage` (a well-formed 200 whose ``b64_json`` is not an image), :class:`Claims` (a 200 whose ``size``
+is not the image's), :class:`AsUrl` (a 200 giving the image as a URL on this emulator, optionally with a bad
+body behind it).
 Every request is recorded in :attr:`FaultyUpstream.received` with the step it got.
 
 :class:`FakeClock` is the gateway's clock in these tests (and the unit tests of retries, cooldown and routing):
@@ -68,7 +71,25 @@ class Hold:
     pass
 
 
-Step = Ok | Fail | Reset | Slow | Truncated | Hold
+@dataclass(frozen=True)
+class Garbage:
+    """200 with ``b64_json`` holding ``data`` (default: text), or ``b64_text`` verbatim if given."""
+
+    data: bytes = b"<html>upstream glitch: this is not an image</html>"
+    b64_text: str | None = None
+
+
+@dataclass(frozen=True)
+class Claims:
+    size: str  # what the body's `size` says; the image is the requested size
+
+
+@dataclass(frozen=True)
+class AsUrl:
+    body: bytes | None = None  # what the URL serves (default: the real image)
+
+
+Step = Ok | Fail | Reset | Slow | Truncated | Hold | Garbage | Claims | AsUrl
 
 
 @dataclass
@@ -86,6 +107,7 @@ class FaultyUpstream:
     _loop: asyncio.AbstractEventLoop | None = None
     _released: asyncio.Event | None = None
     _closing: asyncio.Event | None = None
+    _files: dict[str, bytes] = field(default_factory=dict)
 
     def then(self, *steps: Step) -> FaultyUpstream:
         """Append steps to the script (safe from the test's thread)."""
@@ -107,6 +129,7 @@ class FaultyUpstream:
         self._released, self._closing = asyncio.Event(), asyncio.Event()
         app = web.Application()
         app.router.add_post("/v1/images/generations", self._generations)
+        app.router.add_get("/files/{name}", self._file)
         app.on_shutdown.append(self._on_shutdown)
         return app
 
@@ -147,7 +170,19 @@ class FaultyUpstream:
             _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
-        payload = json.dumps(_images_body(body)).encode()
+        answer = _images_body(body)
+        if isinstance(step, Garbage):
+            text = step.b64_text if step.b64_text is not None else base64.b64encode(step.data).decode()
+            answer["data"] = [{"b64_json": text}]
+        if isinstance(step, Claims):
+            answer["size"] = step.size
+        if isinstance(step, AsUrl):
+            name = f"{len(self._files)}.png"
+            self._files[name] = (
+                step.body if step.body is not None else base64.b64decode(answer["data"][0]["b64_json"])
+            )
+            answer["data"] = [{"url": f"{request.scheme}://{request.host}/files/{name}"}]
+        payload = json.dumps(answer).encode()
         if isinstance(step, Truncated):
             response = web.StreamResponse(
                 headers={"Content-Type": "application/json", "Content-Length": str(len(payload))}
@@ -158,6 +193,12 @@ class FaultyUpstream:
             request.transport.close()
             return response
         return web.Response(body=payload, content_type="application/json")
+
+    async def _file(self, request: web.Request) -> web.Response:
+        data = self._files.get(request.match_info["name"])
+        if data is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=data, content_type="image/png")
 
 
 def _images_body(body: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,8 @@ image for edits): raw bytes with ``finish-reason`` and ``seed`` headers for ``Ac
 ``{image, finish_reason, seed}`` for ``Accept: application/json``. Bad input gets Stability's error shape
 ``{"id", "name", "errors": [...]}``. Every request is recorded in :attr:`StabilityEmulator.received`;
 :attr:`StabilityEmulator.fail_with` names one of :data:`FAILURES` to answer instead, and
-:attr:`StabilityEmulator.content_filtered` answers 200 with ``finish-reason: CONTENT_FILTERED``.
+:attr:`StabilityEmulator.content_filtered` answers 200 with ``finish-reason: CONTENT_FILTERED``, and
+:attr:`StabilityEmulator.not_an_image` answers the next good requests with 200 and a body that is text.
 """
 
 from __future__ import annotations
@@ -222,6 +223,7 @@ class StabilityEmulator:
     received: list[Received] = field(default_factory=list)
     fail_with: str | None = None  # a key of FAILURES
     content_filtered: bool = False
+    not_an_image: int = 0  # answer this many of the next good requests with 200 and a text body
     _seeds: itertools.count = field(default_factory=lambda: itertools.count(1000))
 
     def app(self) -> web.Application:
@@ -328,6 +330,11 @@ class StabilityEmulator:
             body = {"image": base64.b64encode(data).decode(), "finish_reason": finish_reason, "seed": seed}
             return web.json_response(body)
         headers = {"finish-reason": finish_reason, "seed": str(seed)}
+        if self.not_an_image > 0:
+            self.not_an_image -= 1
+            return web.Response(
+                body=b"Service temporarily degraded", content_type=f"image/{fmt}", headers=headers
+            )
         return web.Response(body=data, content_type=f"image/{fmt}", headers=headers)
 
     @staticmethod

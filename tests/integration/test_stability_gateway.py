@@ -314,3 +314,15 @@ def test_missing_key_is_an_operator_error_without_upstream_call(
     assert caught.value.status_code == 503
     assert "STABILITY_API_KEY" in caught.value.message or "api_key" in caught.value.message
     assert emulator[0].received == []
+
+
+def test_a_200_whose_body_is_not_an_image_is_an_upstream_bad_image_not_a_200(
+    client: openai.OpenAI, upstream: StabilityEmulator
+) -> None:
+    upstream.not_an_image = 1
+    with pytest.raises(openai.APIStatusError) as failed:
+        client.images.generate(model="sd3.5-large", prompt="a lighthouse")
+    assert failed.value.status_code == 502
+    assert failed.value.body["code"] == "upstream_bad_image"  # type: ignore[index]
+    result = client.images.generate(model="sd3.5-large", prompt="a lighthouse", response_format="url")
+    assert result.data and result.data[0].url  # the next answer is an image again, hosted as asked

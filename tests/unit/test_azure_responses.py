@@ -218,18 +218,12 @@ def test_an_inner_error_with_another_code_is_not_a_content_block() -> None:
 # --- other failures -------------------------------------------------------------------------------------
 
 
-def test_429_keeps_retry_after_ms() -> None:
+def test_429_with_retry_after_headers_leaves_the_delay_to_the_core() -> None:
     body = {"error": {"code": "429", "message": "Requests ... Please retry after 7 seconds."}}
     error = failure(429, body, retry_after="7", retry_after_ms="6500")
     assert isinstance(error, UpstreamRateLimited)
-    assert error.retry_after == 6.5
-    assert error.response_headers()["retry-after-ms"] == "6500"
+    assert error.retry_after is None  # the core reads the headers (6.5 s here), not the message
     assert REQUEST_ID in error.message
-
-
-def test_429_without_ms_uses_retry_after_seconds() -> None:
-    error = failure(429, {"error": {"code": "429", "message": "slow down"}}, retry_after="20")
-    assert error.retry_after == 20
 
 
 def test_429_without_headers_uses_the_delay_in_the_message() -> None:

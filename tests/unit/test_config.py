@@ -116,3 +116,10 @@ def test_max_input_pixels_defaults_to_40_mpx_and_never_passes_pillows_limit(prov
     assert huge.server.max_input_pixels == Image.MAX_IMAGE_PIXELS
     with pytest.raises(RoutesError, match=r"server\.max_input_pixels"):
         load("server: {max_input_pixels: 0}\n" + routes, providers)
+
+
+def test_min_attempt_seconds_must_leave_room_within_the_deadline(providers: dict) -> None:
+    routes = "providers: {local: {plugin: offline}}\nmodels: {m: {targets: [{provider: local}], %s}}\n"
+    assert load(routes % "retry: {}", providers).models["m"].retry.min_attempt_seconds == 1
+    with pytest.raises(RoutesError, match=r"models\.m\.retry\.min_attempt_seconds"):
+        load(routes % "retry: {deadline_seconds: 2, min_attempt_seconds: 2}", providers)

@@ -139,21 +139,12 @@ def test_dall_e_content_policy_violation() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("headers", "seconds"),
-    [({"retry-after-ms": "1500", "retry-after": "9"}, 1.5), ({"retry-after": "20"}, 20.0), ({}, None)],
-)
-def test_rate_limit_keeps_the_delay(headers: dict[str, str], seconds: float | None) -> None:
+def test_rate_limit_is_a_429_and_leaves_the_delay_to_the_core() -> None:
     body = error_body("Rate limit reached for images per minute.", "requests", "rate_limit_exceeded")
-    error = error_from_response(answer(429, body, **headers))
+    error = error_from_response(answer(429, body, **{"retry-after-ms": "1500"}))
     assert isinstance(error, UpstreamRateLimited)
     assert error.status == 429
-    assert error.retry_after == seconds
-
-
-def test_retry_after_as_http_date_in_the_past_is_zero() -> None:
-    error = error_from_response(answer(429, "{}", **{"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}))
-    assert error.retry_after == 0.0
+    assert error.retry_after is None  # the core reads retry-after(-ms) from every upstream answer
 
 
 @pytest.mark.parametrize("status", [401, 403])

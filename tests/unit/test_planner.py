@@ -75,7 +75,7 @@ def test_native_request_passes_through_untouched() -> None:
 def test_fan_out_and_aspect_ratio_mapping() -> None:
     plan = make_plan(request(n=4, size="1536x1024"), ONE_PER_CALL_PNG, "m", {})
     assert plan.batches == [1, 1, 1, 1]
-    assert (plan.size, plan.aspect_ratio, plan.measure_size) == (None, "3:2", True)
+    assert (plan.size, plan.aspect_ratio) == (None, "3:2")
 
 
 def test_nearest_ratio_for_odd_sizes() -> None:

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 from imagegate.accesslog import AttemptRecord, RequestRecord
 from imagegate.config import ModelRoute, RouteTable, Timeout, parse_routes
-from imagegate.errors import GatewayError, UpstreamRateLimited, UpstreamRejected, UpstreamUnavailable
+from imagegate.errors import (
+    GatewayError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from imagegate.health import TargetCoolingDown, target_key
 from imagegate.plugins import build_plugin_manager, collect_providers
 from imagegate.retry import Deadline, DeadlineExceeded
@@ -165,3 +171,51 @@ async def test_a_bug_in_the_attempt_is_not_retried(
     with pytest.raises(GatewayError):
         await run(router, table.models["m"], Deadline(clock, 100), Script(GatewayError("bug"), "never"))
     assert clock.sleeps == []
+
+
+async def test_no_attempt_starts_with_less_than_the_minimum_slice(
+    router: Router, clock: FakeClock, table: RouteTable
+) -> None:
+    deadline = Deadline(clock, 100, min_attempt=5)
+    clock.advance(96)  # 4 s left: a healthy target would be tried with a sliver of time and charged for it
+    script = Script("never")
+    with pytest.raises(DeadlineExceeded):
+        await run(router, table.models["m"], deadline, script)
+    assert script.timeouts == []
+
+
+async def test_no_wait_leaves_less_than_the_minimum_slice(
+    router: Router, clock: FakeClock, table: RouteTable
+) -> None:
+    script = Script(UpstreamRateLimited("slow down", retry_after=7), "never")
+    with pytest.raises(UpstreamRateLimited):  # 7 s of wait would leave 3 s, under the 5 s minimum
+        await run(router, table.models["m"], Deadline(clock, 10, min_attempt=5), script)
+    assert clock.sleeps == []
+
+
+async def test_an_attempt_cut_short_by_the_deadline_is_a_504_the_target_is_not_charged_for(
+    router: Router, clock: FakeClock, table: RouteTable
+) -> None:
+    route = table.models["m"]  # timeout total 60; the deadline leaves 30
+    key = target_key(route.targets[0])
+    for _ in range(4):  # one failure short of opening the breaker
+        permit = router.health.admit(key)
+        assert permit is not None
+        permit.failed(route.cooldown)
+    deadline = Deadline(clock, 100)
+    clock.advance(70)
+    script = Script(UpstreamTimeout("the upstream did not answer within 30 s"))
+    with pytest.raises(DeadlineExceeded) as raised:
+        await run(router, route, deadline, script)
+    assert raised.value.status == 504 and raised.value.code == "deadline_exceeded"
+    assert script.timeouts == [Timeout(connect=5, total=30)]
+    assert router.health.is_available(key)  # a fifth failure would have opened it
+
+
+async def test_a_timeout_within_the_targets_own_limit_is_still_the_targets_failure(
+    router: Router, clock: FakeClock, table: RouteTable
+) -> None:
+    errors = [UpstreamTimeout(f"timeout {i}") for i in range(3)]
+    with pytest.raises(UpstreamTimeout) as raised:
+        await run(router, table.models["m"], Deadline(clock, 1000), Script(*errors))
+    assert raised.value is errors[2]

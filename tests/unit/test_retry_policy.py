@@ -3,7 +3,9 @@ deadline. Pure functions and a fake clock: nothing waits."""
 
 from __future__ import annotations
 
+import email.utils
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from imagegate.config import RetrySettings, Timeout
@@ -17,7 +19,8 @@ from imagegate.errors import (
     UpstreamUnavailable,
     upstream_error,
 )
-from imagegate.retry import Deadline, DeadlineExceeded, backoff_delay, retry_delay
+from imagegate.retry import Deadline, DeadlineExceeded, backoff_delay, retry_after_seconds, retry_delay
+from multidict import CIMultiDict
 
 from tests.support.clock import FakeClock
 
@@ -103,3 +106,24 @@ def test_a_deadline_shortens_timeouts_then_expires() -> None:
         deadline.limit(generous)
     assert exceeded.value.status == 504 and "100 s" in exceeded.value.message
     assert not exceeded.value.fallback
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),  # milliseconds preferred
+        ({"retry-after": "20"}, 20.0),
+        ({"retry-after": "2.5"}, 2.5),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date in the past: now
+        ({"retry-after": "soon"}, None),
+        ({"retry-after-ms": "x", "retry-after": "3"}, 3.0),
+        ({}, None),
+    ],
+)
+def test_retry_after_seconds_reads_both_headers(headers: dict[str, str], seconds: float | None) -> None:
+    assert retry_after_seconds(CIMultiDict(headers)) == seconds
+
+
+def test_retry_after_as_a_future_http_date() -> None:
+    when = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    assert 80 < (retry_after_seconds(CIMultiDict({"Retry-After": when})) or 0) <= 90

@@ -12,15 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from dataclasses import replace
 from typing import Any
 
-from ..adapt import Batch, Delivery, adapt_image, adapt_partial, produced_metadata, sum_usage
+from ..adapt import Batch, Delivery, adapt_image, produced_metadata, sum_usage
 from ..capabilities import ModelCapabilities
 from ..config import Timeout
 from ..errors import UpstreamError
 from ..planner import Plan
 from ..provider import PartialImage, ProviderResult, ResultImage, StreamItem, Usage
+from ..results import ResultChecks, prepare_image
 from .response import EventStream
 
 
@@ -56,6 +56,7 @@ class CallRelay:
         plan: Plan,
         capabilities: ModelCapabilities,
         delivery: Delivery,
+        checks: ResultChecks,
         first_index: int,
         count: int,
         price: Callable[[list[ProviderResult]], None],
@@ -65,6 +66,7 @@ class CallRelay:
         self.plan = plan
         self.capabilities = capabilities
         self.delivery = delivery
+        self.checks = checks  # every preview and image is verified before it is sent
         self.first_index = first_index  # the request-wide index of the call's first image
         self.count = count
         self.price = price  # called with each result made, as it comes
@@ -72,19 +74,18 @@ class CallRelay:
 
     async def relay(self, items: AsyncIterator[StreamItem], timeout: Timeout) -> ProviderResult:
         """Send what one attempt yields; the call's images once all are sent, else an upstream error."""
-        delivery = replace(self.delivery, download_timeout=timeout)
         made = 0  # images this attempt has yielded
         async with aclosing(items):
             async for item in items:
                 if isinstance(item, PartialImage):
                     if len(self.sent) <= made < self.count:
-                        await self._send_partial(item, self.first_index + made)
+                        await self._send_partial(item, self.first_index + made, timeout)
                     continue
                 self.price([item])
                 for position, image in enumerate(item.images):
                     if len(self.sent) <= made < self.count:
                         last = position == len(item.images) - 1
-                        await self._send_completed(image, item, delivery, self.first_index + made, last)
+                        await self._send_completed(image, item, self.first_index + made, last, timeout)
                         self.sent.append(image)
                     made += 1
         if len(self.sent) < self.count:
@@ -93,29 +94,26 @@ class CallRelay:
             )
         return ProviderResult(images=self.sent)
 
-    async def _send_partial(self, partial: PartialImage, index: int) -> None:
-        b64, header = await adapt_partial(partial, self.plan)
+    async def _send_partial(self, partial: PartialImage, index: int, timeout: Timeout) -> None:
+        # Previews are always base64, even for response_format=url: they are shown once and never kept.
+        await prepare_image(partial.image, self.plan, self.capabilities, self.checks, timeout)
         body: dict[str, Any] = {
-            "b64_json": b64,
+            "b64_json": partial.image.b64_json_value(),
             "created_at": partial.created or int(time.time()),
-            **produced_metadata(partial, self.plan, header),
+            **produced_metadata(partial, self.plan, partial.image.header),
             "partial_image_index": partial.index,
             "image_index": index,
         }
         await self.events.send_partial(body)
 
     async def _send_completed(
-        self, image: ResultImage, result: ProviderResult, delivery: Delivery, index: int, last: bool
+        self, image: ResultImage, result: ProviderResult, index: int, last: bool, timeout: Timeout
     ) -> None:
         plan = self.plan
-        format_known = plan.transcode is not None or result.output_format is not None
-        size_known = result.size is not None or not plan.measure_size
-        batch = Batch(result, plan, self.capabilities)
-        item, header = await adapt_image(
-            image, batch, delivery, want_header=not (format_known and size_known)
-        )
+        await prepare_image(image, plan, self.capabilities, self.checks, timeout)
+        item = await adapt_image(image, Batch(result, plan), self.delivery)
         created = result.created or int(time.time())
-        metadata = produced_metadata(result, plan, header)
+        metadata = produced_metadata(result, plan, image.header)
         body: dict[str, Any] = {**item, "created_at": created, **metadata, "image_index": index}
         if last and result.usage is not None:
             body["usage"] = sum_usage([result.usage])

@@ -94,18 +94,6 @@ DEFAULT_EXPECTATIONS: Mapping[str, Expect] = {
 }
 
 
-# Behaviour the core does not have yet: these cases are expected to fail until it does.
-PENDING = {
-    "non-image-200": "the core does not verify upstream images yet (issue #10)",
-    "429-retry-after": "the core does not read Retry-After for every provider yet (issue #10)",
-}
-
-
-def _case(fault: Fault) -> Any:
-    marks = [pytest.mark.xfail(reason=PENDING[fault.name], strict=False)] if fault.name in PENDING else []
-    return pytest.param(fault, id=fault.name, marks=marks)
-
-
 @dataclass
 class Harness:
     """What one test class's gateway is made of (the ``conformance`` fixture)."""
@@ -260,7 +248,7 @@ class ProviderConformance:
 
     # --- failures ------------------------------------------------------------------------------------
 
-    @pytest.mark.parametrize("fault", [_case(fault) for fault in FAULTS])
+    @pytest.mark.parametrize("fault", [pytest.param(fault, id=fault.name) for fault in FAULTS])
     def test_upstream_failure_reaches_the_client_as_documented(
         self, conformance: Harness, fault: Fault
     ) -> None:

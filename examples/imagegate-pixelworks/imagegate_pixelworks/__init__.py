@@ -77,15 +77,11 @@ class PixelworksProvider(Provider):
                 detail = msgspec.json.decode(response.body, type=PixelworksError).detail
             except msgspec.DecodeError:
                 detail = response.body[:200].decode("utf-8", "replace")
-            raise upstream_error(response.status, detail, retry_after=_retry_after(response))
+            # No Retry-After parsing here: the core reads it from every upstream answer.
+            raise upstream_error(response.status, detail)
         seed = response.headers.get("X-Seed")
         extra = {"seed": int(seed)} if seed is not None else {}
         return ProviderResult(images=[ResultImage(data=response.body, extra=extra)])
-
-
-def _retry_after(response: UpstreamResponse) -> float | None:
-    value = response.headers.get("Retry-After")
-    return float(value) if value and value.replace(".", "", 1).isdigit() else None
 
 
 @hookimpl

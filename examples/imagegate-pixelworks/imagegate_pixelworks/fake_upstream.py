@@ -4,7 +4,9 @@ Each call draws a distinct image (its colour follows the seed, or a counter), af
 fan-out and latency can be observed. ``app["received"]`` records each request's JSON body and headers;
 ``app["fail_after"]`` makes calls after the first N answer 500. Per seed, ``app["gates"]`` (a
 ``threading.Event`` each) hold a call until the test opens its gate, and ``app["failures"]`` makes the first
-calls of a seed answer 500; a call whose client hangs up while held is listed in ``app["cancelled"]``.
+calls of a seed answer 500; a call whose client hangs up while held is listed in ``app["cancelled"]``. Each
+``(status, headers)`` appended to ``app["scripted"]`` is the answer to one next call (a 429 with
+``Retry-After``, say, which the plugin does not read: imagegate's core does).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import itertools
 import threading
 import warnings
+from collections import deque
 from typing import Any
 
 from aiohttp import web
@@ -38,6 +41,7 @@ def make_app(
         app["received"] = []
         app["cancelled"] = []
         app["counter"] = itertools.count(1)
+        app["scripted"] = deque()
     app.router.add_post("/render", _render)
     return app
 
@@ -47,6 +51,9 @@ async def _render(request: web.Request) -> web.Response:
         return web.json_response({"detail": "invalid token"}, status=401)
     body: dict[str, Any] = await request.json()
     request.app["received"].append({"body": body, "headers": dict(request.headers)})
+    if request.app["scripted"]:
+        status, headers = request.app["scripted"].popleft()
+        return web.json_response({"detail": "scripted answer"}, status=status, headers=headers)
     number = next(request.app["counter"])
     if request.app["fail_after"] is not None and number > request.app["fail_after"]:
         return web.json_response({"detail": "render farm on fire"}, status=500)
