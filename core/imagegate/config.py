@@ -54,7 +54,14 @@ class RetrySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     max_backoff_seconds: NonNegative = 8.0
     max_retry_after_seconds: NonNegative = 30.0  # an upstream asking to wait longer is not retried
     deadline_seconds: Positive = 540.0  # the whole request, every attempt and fallback included
-    min_attempt_seconds: NonNegative = 1.0  # no attempt starts with less of the deadline left
+    # No attempt starts with less of the deadline left; unset: 1 s, or a tenth of the deadline if shorter.
+    min_attempt_seconds: NonNegative | None = None
+
+    @property
+    def min_attempt(self) -> float:
+        if self.min_attempt_seconds is not None:
+            return self.min_attempt_seconds
+        return min(1.0, self.deadline_seconds / 10)
 
 
 class CooldownSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -483,7 +490,7 @@ def _overlay(defaults: msgspec.Struct, overrides: dict[str, Any], source: str, p
 
 
 def _check_retry(retry: RetrySettings, source: str, path: str) -> RetrySettings:
-    if retry.min_attempt_seconds >= retry.deadline_seconds:
+    if retry.min_attempt >= retry.deadline_seconds:
         raise RoutesError(
             source,
             f"{path}.min_attempt_seconds",

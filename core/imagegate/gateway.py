@@ -192,7 +192,7 @@ class Gateway:
     ) -> list[Batch]:
         route = table.models[request.model]
         record.route = route.model
-        deadline = Deadline(self.router.clock, route.retry.deadline_seconds, route.retry.min_attempt_seconds)
+        deadline = Deadline(self.router.clock, route.retry.deadline_seconds, route.retry.min_attempt)
         server = table.server
         checks = ResultChecks(
             transport=self.transport,

@@ -120,6 +120,7 @@ def test_max_input_pixels_defaults_to_40_mpx_and_never_passes_pillows_limit(prov
 
 def test_min_attempt_seconds_must_leave_room_within_the_deadline(providers: dict) -> None:
     routes = "providers: {local: {plugin: offline}}\nmodels: {m: {targets: [{provider: local}], %s}}\n"
-    assert load(routes % "retry: {}", providers).models["m"].retry.min_attempt_seconds == 1
+    assert load(routes % "retry: {}", providers).models["m"].retry.min_attempt == 1
+    assert load(routes % "retry: {deadline_seconds: 0.5}", providers).models["m"].retry.min_attempt == 0.05
     with pytest.raises(RoutesError, match=r"models\.m\.retry\.min_attempt_seconds"):
         load(routes % "retry: {deadline_seconds: 2, min_attempt_seconds: 2}", providers)

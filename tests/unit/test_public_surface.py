@@ -62,6 +62,7 @@ PINNED = {
     "hookimpl",
     "nearest_aspect_ratio",
     "parse_size",
+    "retry_after_seconds",
     "round_to_multiple",
     "upstream_error",
 }

@@ -201,7 +201,7 @@ async def test_an_attempt_cut_short_by_the_deadline_is_a_504_the_target_is_not_c
     for _ in range(4):  # one failure short of opening the breaker
         permit = router.health.admit(key)
         assert permit is not None
-        permit.failed(route.cooldown)
+        await permit.failed(route.cooldown)
     deadline = Deadline(clock, 100)
     clock.advance(70)
     script = Script(UpstreamTimeout("the upstream did not answer within 30 s"))
