@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import math
 import os
 import platform
@@ -229,6 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="keep the servers up this many seconds after the runs (profiling)",
     )
+    parser.add_argument(
+        "--clients",
+        choices=("gateway", "candidate", "both"),
+        help="whose routes get a clients: section of 1,000 keys (the load's key among them, with an "
+        "images-per-minute limit and a budget that never refuse); with --candidate-src . --clients candidate, "
+        "the cost of client keys, limits and pricing is measured in the same rounds",
+    )
     parser.add_argument("--render", metavar="JSON", help="print the table of a saved run and exit")
     args = parser.parse_args(argv)
     if args.render:
@@ -360,8 +368,11 @@ class Bench:
             self.work / "passthrough.log",
             self.env,
         )
-        routes = self.work / "routes.yaml"
-        routes.write_text(routes_yaml(self.bases["direct"], self.work / "store", self.args.latency_ms))
+        plain = routes_yaml(self.bases["direct"], self.work / "store", self.args.latency_ms)
+        routes, candidate_routes = self.work / "routes.yaml", self.work / "candidate-routes.yaml"
+        with_clients = self.args.clients or ""
+        routes.write_text(plain + (clients_yaml() if with_clients in ("gateway", "both") else ""))
+        candidate_routes.write_text(plain + (clients_yaml() if with_clients in ("candidate", "both") else ""))
         started: list[Service] = []
         try:
             emulator.start()
@@ -379,7 +390,7 @@ class Bench:
             started.append(gateway)
             self.pids["gateway"] = gateway.pid
             if self.args.candidate_src:
-                candidate = self._gateway_service("candidate", routes, ports["candidate"])
+                candidate = self._gateway_service("candidate", candidate_routes, ports["candidate"])
                 candidate.start()
                 started.append(candidate)
                 self.pids["candidate"] = candidate.pid
@@ -394,7 +405,7 @@ class Bench:
 
     def _gateway_service(self, name: str, routes: Path, port: int) -> Service:
         """The gateway (``imagegate serve`` as installed, or from --gateway-src), or the candidate (from
-        --candidate-src): the same routes file, each on its own port."""
+        --candidate-src), each on its own port."""
         source = self.args.candidate_src if name == "candidate" else self.args.gateway_src
         malloc = (self.args.candidate_malloc or self.args.malloc) if name == "candidate" else self.args.malloc
         script = shutil.which("imagegate")
@@ -649,6 +660,19 @@ models:
   {FANOUT_MODEL}:
     - {{provider: slow-emulator, upstream_model: {MODEL}, capabilities: {{max_images_per_call: 1}}}}
 """
+
+
+def clients_yaml(count: int = 1000) -> str:
+    """A clients: section whose first key is the one the load generators send."""
+    keys = [API_KEY, *(f"other-key-{index}" for index in range(1, count))]
+    lines = ["clients:"]
+    for index, key in enumerate(keys):
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        lines.append(
+            f'  client-{index}: {{key_sha256: "{digest}", models: ["gpt-image-*"], images_per_minute: 1000000000, '
+            "budget_usd: {limit: 1000000000, period: month}}"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def json_text(**fields: object) -> str:
