@@ -9,14 +9,19 @@ plugin test kit is :mod:`imagegate.testing`. Every name is documented in docs/pl
 from .capabilities import (
     ALL_FORMATS,
     ALPHA_FORMATS,
+    END_USER_FIELDS,
+    GENERATED_ONLY_FORMATS,
+    OUTPUT_FORMATS,
     Delivery,
     ModelCapabilities,
     Operation,
+    Retirement,
     SizeSpec,
     nearest_aspect_ratio,
     parse_size,
     round_to_multiple,
 )
+from .catalog import DeclarationError, ModelDeclaration, resolve_declared, undeclared
 from .clients.pricing import Price, TokenRates
 from .errors import (
     ContentPolicyViolation,
@@ -63,9 +68,13 @@ __version__ = "0.1.0"
 __all__ = [
     "ALL_FORMATS",
     "ALPHA_FORMATS",
+    "END_USER_FIELDS",
+    "GENERATED_ONLY_FORMATS",
+    "OUTPUT_FORMATS",
     "PLUGIN_API_VERSION",
     "AccountConfig",
     "ContentPolicyViolation",
+    "DeclarationError",
     "Delivery",
     "FilePart",
     "FormValue",
@@ -73,6 +82,7 @@ __all__ = [
     "InputImage",
     "InvalidRequest",
     "ModelCapabilities",
+    "ModelDeclaration",
     "OpenStream",
     "Operation",
     "PartialImage",
@@ -82,6 +92,7 @@ __all__ = [
     "ProviderNotConfigured",
     "ProviderResult",
     "ResultImage",
+    "Retirement",
     "Send",
     "SizeSpec",
     "StreamItem",
@@ -105,7 +116,9 @@ __all__ = [
     "hookimpl",
     "nearest_aspect_ratio",
     "parse_size",
+    "resolve_declared",
     "retry_after_seconds",
     "round_to_multiple",
+    "undeclared",
     "upstream_error",
 ]

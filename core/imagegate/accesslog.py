@@ -4,7 +4,9 @@
 gateway and the router fill it in (client model, route, every attempt and skipped target): the endpoint
 takes it from the request state (:func:`record_for`) and hands it down. The middleware writes it when the
 request ends (for a streamed answer, when the stream ends, with a ``stream`` record: time to first event,
-events sent, how it ended). The line holds no secrets: no headers, no upstream URLs, no prompts, no error messages (only codes).
+events sent, how it ended). The line holds no secrets: no headers, no upstream URLs, no prompts, no error
+messages (only codes). It does hold the end-user id a client sends (``safety_identifier`` or ``user``), which
+OpenAI asks to be a hash.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class RequestLine(msgspec.Struct, kw_only=True, omit_defaults=True):
     client: str | None  # the client's name from routes.yaml (never its key); None without client auth
     model: str | None
     route: str | None  # the model the request was served as (differs from ``model`` for an alias)
+    end_user: str | None  # the client's safety_identifier (or user), whether or not an upstream took it
     status: int
     outcome: str  # "success", "error", or "disconnected" (a stream the client left)
     error: str | None
@@ -73,6 +76,7 @@ class RequestRecord:
     client: str | None = None
     model: str | None = None
     route: str | None = None
+    end_user: str | None = None
     error: str | None = None
     images: int = 0
     cost_usd: float = 0.0
@@ -150,6 +154,7 @@ class AccessLogMiddleware:
             client=record.client,
             model=record.model,
             route=record.route,
+            end_user=record.end_user,
             status=status,
             outcome=outcome,
             error=error,

@@ -48,6 +48,9 @@ async def build_response(batches: list[Batch], delivery: Delivery) -> dict[str, 
     usage = sum_usage([b.result.usage for b in batches if b.result.usage is not None])
     if usage is not None:
         body["usage"] = usage
+    svg_usage = _sum_svg_usage([b.result.svg_usage for b in batches if b.result.svg_usage])
+    if svg_usage is not None:
+        body["svg_usage"] = svg_usage
     return body
 
 
@@ -90,6 +93,18 @@ def _finish(item: dict[str, Any], image: ResultImage) -> dict[str, Any]:
         item["revised_prompt"] = image.revised_prompt
     item.update(image.extra)
     return item
+
+
+def _sum_svg_usage(usages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """SVG authoring tokens of all calls added up; ``model`` is the author model's name."""
+    if not usages:
+        return None
+    total: dict[str, Any] = {"model": usages[0].get("model")}
+    for usage in usages:
+        for key, value in usage.items():
+            if key != "model" and isinstance(value, int):
+                total[key] = total.get(key, 0) + value
+    return total
 
 
 def sum_usage(usages: list[Usage]) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ The size helpers here are the ones providers use too, so mapping a size means th
 
 from __future__ import annotations
 
+import datetime
 import re
 from fractions import Fraction
 from typing import Literal
@@ -16,8 +17,12 @@ import msgspec
 Operation = Literal["generate", "edit", "variation"]
 Delivery = Literal["b64_json", "url", "bytes"]
 
-ALL_FORMATS: tuple[str, ...] = ("png", "jpeg", "webp")
+ALL_FORMATS: tuple[str, ...] = ("png", "jpeg", "webp")  # raster formats the core can transcode into
 ALPHA_FORMATS: frozenset[str] = frozenset({"png", "webp"})
+# Formats only a model can make (an animation, a vector drawing): never transcoded into, never streamed.
+GENERATED_ONLY_FORMATS: frozenset[str] = frozenset({"gif", "svg"})
+OUTPUT_FORMATS: tuple[str, ...] = (*ALL_FORMATS, "gif", "svg")
+END_USER_FIELDS: frozenset[str] = frozenset({"user", "safety_identifier"})
 
 
 class SizeSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -82,6 +87,19 @@ class SizeSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return not (self.max_ratio and max(width, height) / min(width, height) > self.max_ratio)
 
 
+class Retirement(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The upstream vendor stopped serving a model: when, and what to use instead. A model that is retired
+    stays routable (compatible upstreams may still serve it); when an upstream answers that it does not know
+    it, the client gets an error naming the replacement."""
+
+    date: datetime.date
+    replacement: str | tuple[str, ...]
+
+    def describe(self) -> str:
+        names = (self.replacement,) if isinstance(self.replacement, str) else self.replacement
+        return f"retired on {self.date.isoformat()}; use {' or '.join(names)} instead"
+
+
 class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A provider's declaration of what one upstream model supports.
 
@@ -99,8 +117,11 @@ class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     backgrounds: frozenset[str] = frozenset()  # accepted values of `background` ("transparent", ...)
     qualities: frozenset[str] = frozenset()  # accepted values of `quality`; empty: parameter not sent
     styles: frozenset[str] = frozenset()
-    moderation: bool = False
-    input_fidelity: bool = False
+    complexities: frozenset[str] = frozenset()  # accepted values of `complexity`
+    moderation: bool = False  # takes `moderation` (a hint: dropped where the model has no such control)
+    input_fidelity: bool = False  # edits take `input_fidelity` ...
+    input_fidelities: frozenset[str] = frozenset({"high", "low"})  # ... with these values
+    markup: bool = False  # edits take a `markup` image overlaid on the first image
     max_input_images: int = 0  # for edits
     mask: bool = False
     # Streams partial images: the upstream answers stream=true with server-sent events (Provider.parse_event),
@@ -111,7 +132,20 @@ class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     delivery: Delivery = "b64_json"  # how images come back when response_format is not sent
     response_formats: frozenset[str] = frozenset()  # accepted values of `response_format`
     download_hosts: frozenset[str] = frozenset()  # hosts the core may fetch result URLs from
-    extra_params: frozenset[str] | None = frozenset()  # accepted extra fields; None lets any through
+    # Fields outside the OpenAI API the provider translates. None: the upstream speaks the client's own dialect
+    # (OpenAI Images), so any field the gateway does not know is passed on unchanged for the upstream to judge
+    # (routes.yaml `unknown_params`, docs/parameters.md).
+    extra_params: frozenset[str] | None = frozenset()
+    end_user_fields: frozenset[str] = frozenset()  # which of `user` / `safety_identifier` the upstream takes
+    retired: Retirement | None = None
+
+    @property
+    def forwards_unknown_params(self) -> bool:
+        return self.extra_params is None
+
+    @property
+    def input_fidelity_values(self) -> frozenset[str]:
+        return self.input_fidelities if self.input_fidelity else frozenset()
 
 
 # Capabilities that refuse nothing, for stand-ins that must never turn a request away with a 400: a plugin
@@ -121,18 +155,21 @@ PERMISSIVE = ModelCapabilities(
     sizes=SizeSpec(sizes=("auto",), multiple_of=1),
     max_n=2**31,
     max_images_per_call=2**31,
-    output_formats=frozenset(ALL_FORMATS),
+    output_formats=frozenset(OUTPUT_FORMATS),
     output_compression=True,
     backgrounds=frozenset({"transparent", "opaque", "auto"}),
-    qualities=frozenset({"low", "medium", "high", "auto", "standard", "hd"}),
+    qualities=frozenset({"low", "medium", "high", "xhigh", "max", "auto", "standard", "hd"}),
     styles=frozenset({"vivid", "natural"}),
+    complexities=frozenset({"low", "medium", "high"}),
     moderation=True,
     input_fidelity=True,
+    markup=True,
     max_input_images=2**31,
     mask=True,
     prompt_required=False,
     delivery="bytes",
     extra_params=None,
+    end_user_fields=END_USER_FIELDS,
 )
 
 

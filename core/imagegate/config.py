@@ -19,6 +19,7 @@ import msgspec.inspect
 import yaml
 
 from .capabilities import PERMISSIVE, ModelCapabilities, Operation
+from .catalog import Base, DeclarationError, ModelDeclaration, resolve_declared, undeclared
 from .clients.pricing import Price
 from .clients.registry import ClientEntry, ClientRegistry, ClientsError, build_registry
 from .images import pixel_limit
@@ -114,6 +115,14 @@ class SharedStateSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     budget_on_state_error: Literal["allow", "deny"] = "allow"
 
 
+class ImageUrlSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Images a JSON edit references by http(s) URL, fetched by the gateway (at most ``download_max_mb``)."""
+
+    enabled: bool = True
+    allow_private_networks: bool = False  # loopback, private ranges, link-local (cloud metadata) stay off
+    timeout_seconds: Positive = 30.0
+
+
 class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_body_mb: float = 64.0
     # The most pixels an image the gateway decodes may declare (inputs, and upstream results it transcodes);
@@ -122,7 +131,8 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     public_base_url: str | None = None  # the base of hosted image URLs when behind a proxy
     default_model: str | None = None  # used when a request names no model
     max_parallel_calls: int = 4  # upstream calls in flight for one fanned-out request
-    download_max_mb: float = 64.0  # size limit when fetching an upstream's result URL
+    download_max_mb: float = 64.0  # size limit when fetching an image by URL (an upstream's or a client's)
+    image_urls: ImageUrlSettings = ImageUrlSettings()
     image_store: StoreSettings = StoreSettings()
     shared_state: SharedStateSettings | None = None
     # How often routes.yaml is checked for changes (0: only on SIGHUP).
@@ -138,6 +148,7 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 class _AccountEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     plugin: str
     timeout: Timeout | None = None
+    models: dict[str, Any] = {}  # upstream models declared or corrected for this account (ModelDeclaration)
 
 
 class _TargetEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -151,6 +162,7 @@ class _TargetEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 Strategy = Literal["fallback", "weighted", "least-busy"]
+UnknownParams = Literal["forward", "refuse"]
 
 
 class _ModelEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -160,6 +172,7 @@ class _ModelEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     retry: dict[str, Any] = {}  # overlays server.retry, key by key
     cooldown: dict[str, Any] = {}  # overlays server.cooldown
     fallback_on_content_policy: bool = False
+    unknown_params: UnknownParams | None = None  # default: forward where the target speaks OpenAI's dialect
 
 
 class _AliasEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -201,6 +214,7 @@ class Account:
     config: AccountConfig
     timeout: Timeout
     problem: str | None  # why the account cannot be used, or None
+    models: dict[str, ModelDeclaration] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -228,6 +242,9 @@ class ModelRoute:
     cooldown: CooldownSettings = field(default_factory=CooldownSettings)
     fallback_on_content_policy: bool = False
     aliases: list[str] = field(default_factory=list)  # other model ids that stand for this one
+    # "refuse": fields the gateway does not know are refused for every target; None or "forward": passed on
+    # to targets that speak the client's dialect, refused for the others (docs/parameters.md).
+    unknown_params: UnknownParams | None = None
 
 
 @dataclass(slots=True)
@@ -456,9 +473,31 @@ def _load_account(
         if missing:  # the cause the operator must fix, whatever the provider concluded from it
             unset = f"environment variable {', '.join(sorted(missing))} is not set"
             problem = f"{unset} ({problem})" if problem else unset
+    models = {
+        str(model): _convert(declaration, ModelDeclaration, source, f"{path}.models.{model}")
+        for model, declaration in head.models.items()
+    }
+    for model in models:  # the shape of each declaration, before any target uses it
+        _declared(model, models, undeclared, source, path)
     return Account(
-        name=name, provider=provider, config=config, timeout=head.timeout or Timeout(), problem=problem
+        name=name,
+        provider=provider,
+        config=config,
+        timeout=head.timeout or Timeout(),
+        problem=problem,
+        models=models,
     )
+
+
+def _declared(
+    model: str, declarations: Mapping[str, ModelDeclaration], base: Base, source: str, account_path: str
+) -> ModelCapabilities:
+    try:
+        return resolve_declared(model, declarations, base)
+    except DeclarationError as exc:
+        raise RoutesError(
+            source, f"{account_path}.models.{exc.model}.{exc.path}".rstrip("."), exc.message
+        ) from None
 
 
 def _load_model(
@@ -474,6 +513,12 @@ def _load_model(
         _load_target(model, raw, source, f"{path}.targets[{index}]", accounts)
         for index, raw in enumerate(head.targets)
     ]
+    if head.unknown_params == "forward" and not any(t.capabilities.forwards_unknown_params for t in targets):
+        raise RoutesError(
+            source,
+            f"{path}.unknown_params",
+            "no target of this model speaks the client's dialect, so unknown parameters cannot be forwarded",
+        )
     return ModelRoute(
         model=model,
         targets=targets,
@@ -484,6 +529,7 @@ def _load_model(
         cooldown=_overlay(server.cooldown, head.cooldown, source, f"{path}.cooldown"),
         fallback_on_content_policy=head.fallback_on_content_policy,
         aliases=[str(alias) for alias in head.aliases],
+        unknown_params=head.unknown_params,
     )
 
 
@@ -549,10 +595,19 @@ def _load_target(model: str, raw: Any, source: str, path: str, accounts: Mapping
         also_valid=generic_keys,
     )
     upstream_model = head.upstream_model or model
-    try:
-        capabilities = provider.capabilities(upstream_model, options)
-    except ValueError as exc:
-        raise RoutesError(source, f"{path}.upstream_model", str(exc)) from None
+    if upstream_model in account.models:
+        capabilities = _declared(
+            upstream_model,
+            account.models,
+            lambda name: provider.capabilities(name, options),
+            source,
+            f"providers.{account.name}",
+        )
+    else:
+        try:
+            capabilities = provider.capabilities(upstream_model, options)
+        except ValueError as exc:
+            raise RoutesError(source, f"{path}.upstream_model", str(exc)) from None
     if head.capabilities:
         merged = {**msgspec.to_builtins(capabilities), **head.capabilities}
         capabilities = _convert(merged, ModelCapabilities, source, f"{path}.capabilities")

@@ -46,7 +46,9 @@ def cost_headers(record: RequestRecord) -> dict[str, str]:
 async def _images(request: Request, operation: Operation) -> Response | EventStream:
     gateway = _gateway(request)
     server = gateway.routes.table.server
-    image_request = await parse_request(request, operation, server.default_model, server.max_input_pixels)
+    image_request = await parse_request(
+        request, operation, server.default_model, server.max_input_pixels, gateway.fetch_image_url
+    )
     record = record_for(request.state)
     request_id, base_url, client = request.state.request_id, str(request.base_url), _client(request)
     if image_request.params.stream:  # the cost is not known when a stream starts: no cost header
@@ -84,7 +86,13 @@ async def hosted_image(request: Request) -> Response:
     if stored is None:
         raise NotFound("This image does not exist or has expired.")
     max_age = max(0, int(stored.expires_at - time.time()))
-    headers = {"cache-control": f"private, max-age={max_age}", "content-length": str(stored.size)}
+    headers = {
+        "cache-control": f"private, max-age={max_age}",
+        "content-length": str(stored.size),
+        # An SVG is a document that could run script on the gateway's origin: served inert.
+        "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+        "x-content-type-options": "nosniff",
+    }
     return StreamingResponse(stored.chunks, media_type=stored.content_type, headers=headers)
 
 

@@ -59,6 +59,14 @@ class UnsupportedValue(InvalidRequest):
     default_code = "unsupported_value"
 
 
+class ModelRetired(InvalidRequest):
+    """An upstream no longer serves a model its vendor retired; the message names the replacement. Another
+    target of the route (a compatible upstream that still serves it) may be tried."""
+
+    default_code = "model_retired"
+    fallback = True
+
+
 class ModelNotFound(GatewayError):
     status = 404
     type = "invalid_request_error"

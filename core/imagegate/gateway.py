@@ -40,7 +40,11 @@ from .errors import (
     InvalidRequest,
     ModelNotAllowed,
     ModelNotFound,
+    ModelRetired,
+    UnsupportedValue,
     UpstreamError,
+    UpstreamNotFound,
+    UpstreamRejected,
 )
 from .planner import Plan, make_plan, split_batches
 from .provider import ProviderResult, UpstreamCall, UpstreamRequest, UpstreamResponse
@@ -97,6 +101,7 @@ class Gateway:
         """Answer with one body, for ``client`` (``None`` without client authentication)."""
         table = self.routes.table
         record.model = request.model
+        record.end_user = request.params.end_user
         self.hook.imagegate_request_received(request=request, request_id=request_id)
         candidates = self.candidates(request, table, client)
         if client is not None:
@@ -104,6 +109,8 @@ class Gateway:
         try:
             batches = await self._produce(request, table, candidates, record)
             body = await build_response(batches, self._delivery(table, base_url))
+            if request.params.end_user is not None:
+                body["safety_identifier"] = request.params.end_user  # the effective id, echoed as OpenAI does
             self.hook.imagegate_response_ready(request=request, request_id=request_id, response=body)
             return body
         finally:
@@ -123,6 +130,7 @@ class Gateway:
         is any failure before the first event (or keep-alive); ``receive`` tells when the client leaves."""
         table = self.routes.table
         record.model = request.model
+        record.end_user = request.params.end_user
         self.hook.imagegate_request_received(request=request, request_id=request_id)
         candidates = self.candidates(request, table, client)
         if client is not None:
@@ -172,15 +180,33 @@ class Gateway:
         first_refusal: InvalidRequest | None = None
         for target in route.targets:
             try:
-                planned.append(
-                    (target, make_plan(request, target.capabilities, request.model, target.params))
-                )
+                planned.append((target, _plan(request, target, route)))
             except InvalidRequest as refusal:
                 first_refusal = first_refusal or refusal
         if not planned:
             assert first_refusal is not None
+            if isinstance(first_refusal, UnsupportedValue) or first_refusal.code == "unknown_parameter":
+                first_refusal.message += " " + _where_it_works(request, table, route, client)
             raise first_refusal
         return planned
+
+    async def fetch_image_url(self, url: str, param: str) -> bytes:
+        """An image a client's JSON body references by URL, fetched under ``server.image_urls``."""
+        server = self.routes.table.server
+        settings = server.image_urls
+        if not settings.enabled:
+            raise InvalidRequest(
+                "This gateway does not fetch images by URL; send a data: URL or a multipart upload.",
+                param=param,
+                code="invalid_image_url",
+            )
+        return await self.transport.fetch_client_image(
+            url,
+            param,
+            int(server.download_max_mb * 1024 * 1024),
+            Timeout(connect=min(10.0, settings.timeout_seconds), total=settings.timeout_seconds),
+            public_only=not settings.allow_private_networks,
+        )
 
     async def _produce(
         self,
@@ -278,7 +304,10 @@ class Gateway:
             except UpstreamError as error:
                 if error.retry_after is None and answers:
                     error.retry_after = retry_after_seconds(answers[0].headers)
-                raise
+                retired = _retirement(target, error)
+                if retired is None:
+                    raise
+                raise retired from None
             except GatewayError:
                 raise
             except Exception:
@@ -315,6 +344,52 @@ def _add_cost(
         record.cost_usd += call_cost(
             price, images, result.usage, result.quality or plan.quality, result.size or plan.size
         )
+
+
+def _plan(request: ImageRequest, target: Target, route: ModelRoute) -> Plan:
+    return make_plan(request, target.capabilities, route.model, target.params, route.unknown_params)
+
+
+def _where_it_works(
+    request: ImageRequest, table: RouteTable, refused: ModelRoute, client: Client | None
+) -> str:
+    """Which other models of this gateway would serve ``request`` as sent (through a configured account,
+    and that ``client`` may use)."""
+    names: list[str] = []
+    seen = {id(refused)}
+    for route in table.models.values():
+        if id(route) in seen or (client is not None and not client.may_use(route.model)):
+            continue
+        seen.add(id(route))
+        for target in route.targets:
+            if target.account.problem is not None:
+                continue
+            try:
+                _plan(request, target, route)
+            except InvalidRequest:
+                continue
+            names.append(route.model)
+            break
+    if not names:
+        return "No other model on this gateway serves this request as sent."
+    return f"Models on this gateway that serve this request as sent: {', '.join(names)}."
+
+
+def _retirement(target: Target, error: GatewayError) -> ModelRetired | None:
+    """The error naming the replacement, when an upstream does not know a model its vendor retired."""
+    retired = target.capabilities.retired
+    if retired is None:
+        return None
+    unknown_model = isinstance(error, UpstreamNotFound) or (
+        isinstance(error, UpstreamRejected)
+        and (error.param == "model" or error.code in ("model_not_found", "model_deprecated"))
+    )
+    if not unknown_model:
+        return None
+    return ModelRetired(
+        f"The model '{target.upstream_model}' is no longer served upstream: {retired.describe()}.",
+        param="model",
+    )
 
 
 def _falls_back_on_refusal(route: ModelRoute, error: GatewayError) -> bool:

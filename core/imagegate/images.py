@@ -9,6 +9,7 @@ broken data as the client's 400 rather than the gateway's 500.
 from __future__ import annotations
 
 import io
+import re
 from typing import IO
 
 from PIL import Image, UnidentifiedImageError
@@ -17,8 +18,14 @@ from .capabilities import ALPHA_FORMATS
 from .errors import InvalidRequest
 from .request import InputImage
 
-CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
-EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif"}
+CONTENT_TYPES = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "svg": "image/svg+xml",
+}
+EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif", "svg": "svg"}
 PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 INPUT_FORMATS = frozenset({"png", "jpeg", "webp"})
 TAIL_BYTES = 64  # enough to hold a PNG's IEND chunk after a few stray bytes
@@ -60,7 +67,8 @@ def pixel_limit(configured: int) -> int:
 
 def read_header(source: IO[bytes] | bytes | memoryview) -> ImageHeader:
     """Format and dimensions from the header only (no pixel decoding); :class:`ImageProblem` if it is not an
-    image Pillow can open, or declares more pixels than Pillow ever decodes."""
+    image Pillow can open, or declares more pixels than Pillow ever decodes. An SVG document counts as an
+    image of format ``svg``, sized by its root element."""
     stream = io.BytesIO(source) if isinstance(source, bytes | bytearray | memoryview) else source
     stream.seek(0)
     try:
@@ -72,7 +80,11 @@ def read_header(source: IO[bytes] | bytes | memoryview) -> ImageHeader:
         most = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6
         raise ImageProblem(f"declares more than {most:.0f} megapixels", "image_too_large") from None
     except DECODE_ERRORS:
-        raise ImageProblem("is not an image") from None
+        stream.seek(0)
+        svg = _svg_header(stream.read(_SVG_PROLOGUE_BYTES))
+        if svg is None:
+            raise ImageProblem("is not an image") from None
+        return svg
     finally:
         stream.seek(0)
 
@@ -142,6 +154,31 @@ def decode_input(image: InputImage) -> Image.Image:
             code="invalid_image",
         ) from None
     return decoded
+
+
+_SVG_PROLOGUE_BYTES = 8192
+_SVG_ROOT = re.compile(
+    r"\A\s*(?:<\?xml[^>]*\?>\s*)?(?:(?:<!--.*?-->|<!DOCTYPE[^>]*>)\s*)*<svg\b([^>]*)>", re.DOTALL
+)
+_SVG_LENGTH = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:px)?\s*")
+
+
+def _svg_header(prologue: bytes) -> ImageHeader | None:
+    """The root ``<svg>`` element's size: its ``width``/``height`` in pixels, else its ``viewBox``."""
+    root = _SVG_ROOT.match(prologue.decode("utf-8", "replace").lstrip("\ufeff"))
+    if root is None:
+        return None
+    attributes = dict(re.findall(r"([\w:-]+)\s*=\s*[\"']([^\"']*)[\"']", root.group(1)))
+    width, height = (_SVG_LENGTH.fullmatch(attributes.get(name, "")) for name in ("width", "height"))
+    if width and height:
+        return ImageHeader("svg", round(float(width[1])), round(float(height[1])), True)
+    box = attributes.get("viewBox", "").replace(",", " ").split()
+    if len(box) == 4:
+        try:
+            return ImageHeader("svg", round(float(box[2])), round(float(box[3])), True)
+        except ValueError:
+            pass
+    return ImageHeader("svg", 0, 0, True)
 
 
 def transcode(data: bytes, fmt: str, compression: int | None) -> bytes:

@@ -7,8 +7,11 @@ call. Fields the unified API does not name are kept as ``extra`` for the provide
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import io
+import re
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -18,13 +21,18 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from .capabilities import Operation
+from .capabilities import OUTPUT_FORMATS, Operation
 from .errors import InvalidRequest, UnsupportedMediaType
 from .images import CONTENT_TYPES, INPUT_FORMATS, ImageProblem, inspect_image
 from .provider import b64decode
 from .request import KNOWN_FIELDS, ImageParams, ImageRequest, InputImage
 
 IMAGE_FIELDS = ("image", "image[]")
+FILE_FIELDS = (*IMAGE_FIELDS, "mask", "markup")
+DELIVERIES = ("url", "b64_json")
+
+# Fetches an image a JSON body references by http(s) URL, under the gateway's download limits.
+FetchImage = Callable[[str, str], Awaitable[bytes]]  # (url, the param it came in)
 
 
 class UploadParser(MultiPartParser):
@@ -39,13 +47,18 @@ MAX_IMAGES = 16
 
 
 async def parse_request(
-    request: Request, operation: Operation, default_model: str | None, max_pixels: int | None = None
+    request: Request,
+    operation: Operation,
+    default_model: str | None,
+    max_pixels: int | None = None,
+    fetch_image: FetchImage | None = None,
 ) -> ImageRequest:
-    """``max_pixels``: the most pixels an input image may declare (``server.max_input_pixels``)."""
+    """``max_pixels``: the most pixels an input image may declare (``server.max_input_pixels``);
+    ``fetch_image``: how images a JSON body references by http(s) URL are fetched (none: refused)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json" or operation == "generate":
         # Generations are JSON whatever the header says (curl sends form-urlencoded unless told otherwise).
-        return _from_json(await request.body(), operation, default_model, max_pixels)
+        return await _from_json(await request.body(), operation, default_model, max_pixels, fetch_image)
     if content_type == "multipart/form-data" and operation != "generate":
         return await _from_multipart(request, operation, default_model, max_pixels)
     raise UnsupportedMediaType(
@@ -55,7 +68,7 @@ async def parse_request(
 
 def _params(fields: dict[str, Any], strict: bool) -> ImageParams:
     try:
-        return msgspec.convert(fields, ImageParams, strict=strict)
+        return settle_spellings(msgspec.convert(fields, ImageParams, strict=strict))
     except msgspec.ValidationError as exc:
         message, _, where = str(exc).rpartition(" - at `$.")
         param = where.rstrip("`").split(".")[0].split("[")[0] or None
@@ -66,6 +79,38 @@ def _params(fields: dict[str, Any], strict: bool) -> ImageParams:
         ) from None
 
 
+def settle_spellings(params: ImageParams) -> ImageParams:
+    """The seed API's spellings, settled: ``response_format`` png/jpeg/webp/gif/svg is an ``output_format``
+    delivered as base64, and ``output_format`` url/b64_json is a ``response_format``; the same concept given
+    twice with different values is a 400."""
+    output_format, response_format = params.output_format, params.response_format
+    if output_format not in DELIVERIES and response_format not in OUTPUT_FORMATS:
+        return params
+    format_in_response = response_format if response_format in OUTPUT_FORMATS else None
+    delivery_in_output = output_format if output_format in DELIVERIES else None
+    fmt = None if delivery_in_output else output_format
+    delivery = None if format_in_response else response_format
+    if format_in_response and fmt and format_in_response != fmt:
+        raise InvalidRequest(
+            f"response_format='{format_in_response}' asks for {format_in_response} images but "
+            f"output_format='{fmt}' asks for {fmt}; send the format once, as output_format.",
+            param="response_format",
+            code="conflicting_parameters",
+        )
+    if delivery_in_output and delivery and delivery_in_output != delivery:
+        raise InvalidRequest(
+            f"output_format='{delivery_in_output}' asks for {delivery_in_output} delivery but "
+            f"response_format='{delivery}' asks for {delivery}; send the delivery once, as response_format.",
+            param="output_format",
+            code="conflicting_parameters",
+        )
+    return msgspec.structs.replace(
+        params,
+        output_format=fmt or format_in_response,
+        response_format=delivery or delivery_in_output or "b64_json",
+    )
+
+
 def _request(
     operation: Operation,
     fields: dict[str, Any],
@@ -73,6 +118,7 @@ def _request(
     default_model: str | None,
     images: list[InputImage],
     mask: InputImage | None,
+    markup: InputImage | None = None,
 ) -> ImageRequest:
     known = {key: value for key, value in fields.items() if key in KNOWN_FIELDS}
     extra = {key: value for key, value in fields.items() if key not in KNOWN_FIELDS}
@@ -92,13 +138,48 @@ def _request(
             "they must be the same size.",
             param="mask",
         )
+    if markup is not None:
+        _check_markup(markup, mask, images)
     return ImageRequest(
-        operation=operation, params=params, model=model, extra=extra, images=images, mask=mask
+        operation=operation,
+        params=params,
+        model=model,
+        extra=extra,
+        images=images,
+        mask=mask,
+        markup=markup,
     )
 
 
-def _from_json(
-    body: bytes, operation: Operation, default_model: str | None, max_pixels: int | None
+def _check_markup(markup: InputImage, mask: InputImage | None, images: list[InputImage]) -> None:
+    if mask is not None:
+        raise InvalidRequest(
+            "markup cannot be combined with mask; send one of them.",
+            param="markup",
+            code="conflicting_parameters",
+        )
+    if markup.format != "png" or not markup.has_alpha:
+        raise InvalidRequest(
+            "markup must be a PNG with transparency (the guidance drawn over transparent pixels).",
+            param="markup",
+            code="invalid_image",
+        )
+    first = images[0]
+    # The upstream compares sizes after EXIF orientation, which a header read does not apply: either way round.
+    if (markup.width, markup.height) not in ((first.width, first.height), (first.height, first.width)):
+        raise InvalidRequest(
+            f"The markup is {markup.width}x{markup.height} but the first image is {first.width}x{first.height}; "
+            "they must be the same size.",
+            param="markup",
+        )
+
+
+async def _from_json(
+    body: bytes,
+    operation: Operation,
+    default_model: str | None,
+    max_pixels: int | None,
+    fetch_image: FetchImage | None,
 ) -> ImageRequest:
     try:
         fields = msgspec.json.decode(body) if body else None
@@ -112,30 +193,57 @@ def _from_json(
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
     images: list[InputImage] = []
     mask: InputImage | None = None
+    markup: InputImage | None = None
     if operation != "generate":
         references = fields.pop("images", None) or ([fields.pop("image")] if "image" in fields else [])
         if not isinstance(references, list):
             raise InvalidRequest("'images' must be a list of {\"image_url\": ...} objects.", param="images")
-        images = [_data_url_image(ref, "images", max_pixels) for ref in references[: MAX_IMAGES + 1]]
-        if "mask" in fields:
-            mask = _data_url_image(fields.pop("mask"), "mask", max_pixels)
-    return _request(operation, fields, True, default_model, images, mask)
-
-
-def _data_url_image(reference: Any, param: str, max_pixels: int | None) -> InputImage:
-    """An image given in JSON as ``{"image_url": "data:image/png;base64,..."}``."""
-    url = reference.get("image_url") if isinstance(reference, dict) else None
-    if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
-        raise InvalidRequest(
-            'Images in a JSON body must be {"image_url": "data:<type>;base64,..."}; file ids '
-            "and remote URLs are not supported by this gateway.",
-            param=param,
+        if len(references) > MAX_IMAGES:
+            raise InvalidRequest(
+                f"At most {MAX_IMAGES} images can be sent; got {len(references)}.", param="images"
+            )
+        named = [("images", ref) for ref in references]
+        named += [(name, fields.pop(name)) for name in ("mask", "markup") if name in fields]
+        loaded = await asyncio.gather(
+            *(_referenced_image(ref, name, max_pixels, fetch_image) for name, ref in named)
         )
-    try:
-        data = b64decode(url.partition(";base64,")[2], validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidRequest("The image data URL is not valid base64.", param=param) from None
-    return _input_image(io.BytesIO(data), "image", param, max_pixels)
+        images = loaded[: len(references)]
+        extras = dict(
+            zip((name for name, _ in named[len(references) :]), loaded[len(references) :], strict=True)
+        )
+        mask, markup = extras.get("mask"), extras.get("markup")
+    return _request(operation, fields, True, default_model, images, mask, markup)
+
+
+async def _referenced_image(
+    reference: Any, param: str, max_pixels: int | None, fetch_image: FetchImage | None
+) -> InputImage:
+    """An image given in JSON as ``{"image_url": "data:image/png;base64,..."}`` or ``{"image_url":
+    "https://..."}`` (fetched under the download limits). ``{"file_id": ...}`` names a file in an OpenAI
+    account's storage, which this gateway has no access to: refused."""
+    if isinstance(reference, dict) and "file_id" in reference and "image_url" not in reference:
+        raise InvalidRequest(
+            "File ids name files stored in an OpenAI account, which this gateway cannot read; send the image "
+            'as {"image_url": "data:image/png;base64,..."}, as {"image_url": "https://..."}, or as a multipart '
+            "upload.",
+            param=param,
+            code="unsupported_image_reference",
+        )
+    url = reference.get("image_url") if isinstance(reference, dict) else None
+    if isinstance(url, str) and url.startswith("data:") and ";base64," in url:
+        try:
+            data = b64decode(url.partition(";base64,")[2], validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequest("The image data URL is not valid base64.", param=param) from None
+        return _input_image(io.BytesIO(data), "image", param, max_pixels)
+    if isinstance(url, str) and re.match(r"https?://", url, re.IGNORECASE) and fetch_image is not None:
+        return _input_image(
+            io.BytesIO(await fetch_image(url, param)), url.rsplit("/", 1)[-1] or "image", param, max_pixels
+        )
+    raise InvalidRequest(
+        'Images in a JSON body are {"image_url": "data:<type>;base64,..."} or {"image_url": "https://..."}.',
+        param=param,
+    )
 
 
 async def _from_multipart(
@@ -143,7 +251,7 @@ async def _from_multipart(
 ) -> ImageRequest:
     try:
         async with aclosing(request.stream()) as stream:
-            parser = UploadParser(request.headers, stream, max_files=MAX_IMAGES + 2, max_fields=200)
+            parser = UploadParser(request.headers, stream, max_files=MAX_IMAGES + 3, max_fields=200)
             form = await parser.parse()
     except (MultiPartException, HTTPException, ValueError) as exc:
         detail = getattr(exc, "detail", None) or getattr(exc, "message", None) or str(exc)
@@ -152,24 +260,55 @@ async def _from_multipart(
         ) from None
     fields: dict[str, Any] = {}
     images: list[InputImage] = []
-    mask: InputImage | None = None
+    files: dict[str, InputImage] = {}
     for name, value in form.multi_items():
         if isinstance(value, UploadFile):
             if name in IMAGE_FIELDS:
                 filename = value.filename or f"image-{len(images)}"
                 images.append(_input_image(value.file, filename, "image", max_pixels, value.content_type))
-            elif name == "mask":
-                filename = value.filename or "mask.png"
-                mask = _input_image(value.file, filename, "mask", max_pixels, value.content_type)
+            elif name in FILE_FIELDS:
+                filename = value.filename or f"{name}.png"
+                files[name] = _input_image(value.file, filename, name, max_pixels, value.content_type)
             else:
                 raise InvalidRequest(
-                    f"Unexpected file field '{name}'; files go in 'image', 'image[]' or 'mask'.", param=name
+                    f"Unexpected file field '{name}'; files go in 'image', 'image[]', 'mask' or 'markup'.",
+                    param=name,
                 )
         else:
-            fields[name] = value
+            _set_form_field(fields, name, value)
     if len(images) > MAX_IMAGES:
         raise InvalidRequest(f"At most {MAX_IMAGES} images can be sent; got {len(images)}.", param="image")
-    return _request(operation, fields, False, default_model, images, mask)
+    return _request(operation, fields, False, default_model, images, files.get("mask"), files.get("markup"))
+
+
+_FORM_KEY = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])*)")
+
+
+def _set_form_field(fields: dict[str, Any], name: str, value: str) -> None:
+    """A multipart text field, with the SDK's spellings of structure undone: ``svg[model]`` and
+    ``svg[reasoning][effort]`` are nested objects, repeated ``tags[]`` a list."""
+    match = _FORM_KEY.fullmatch(name)
+    if match is None or not match.group(2):
+        fields[name] = value
+        return
+    keys = [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))]
+    container: Any = fields
+    for depth, key in enumerate(keys[:-1]):
+        following = keys[depth + 1]
+        if following == "" and depth + 2 < len(keys):
+            raise InvalidRequest(
+                f"The form field '{name}' nests a list in a way this gateway does not read.", param=keys[0]
+            )
+        child = container.setdefault(key, [] if following == "" else {})
+        if not isinstance(child, list if following == "" else dict):
+            raise InvalidRequest(
+                f"The form field '{keys[0]}' is given both as a value and as a structure.", param=keys[0]
+            )
+        container = child
+    if isinstance(container, list):
+        container.append(value)
+    else:
+        container[keys[-1]] = value
 
 
 def _input_image(

@@ -11,10 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .capabilities import ALL_FORMATS, ModelCapabilities, nearest_aspect_ratio, parse_size
+import msgspec
+
+from .capabilities import (
+    ALL_FORMATS,
+    GENERATED_ONLY_FORMATS,
+    ModelCapabilities,
+    nearest_aspect_ratio,
+    parse_size,
+)
 from .errors import InvalidRequest, UnsupportedValue
 from .provider import UpstreamCall
-from .request import ImageRequest
+from .request import KNOWN_FIELDS, ImageParams, ImageRequest
 
 OPERATION_NAMES = {"generate": "image generation", "edit": "image edits", "variation": "image variations"}
 MAX_PARTIAL_IMAGES = 3
@@ -38,14 +46,21 @@ class Plan:
     response_format: str | None  # sent upstream
     quality: str | None
     style: str | None
+    complexity: str | None
     background: str | None
     moderation: str | None
     input_fidelity: str | None
     stream: bool | None  # ask the upstream (or the provider) for a stream of partial images
     partial_images: int | None
+    frame_count: int | None
+    frame_duration_ms: int | None
+    svg: dict[str, Any] | None
+    user: str | None
+    safety_identifier: str | None
     params: dict[str, Any]
     transcode: Transcode | None
     deliver: str  # "b64_json" or "url": what the client receives
+    forwarded_unknown: tuple[str, ...] = ()  # fields passed on unread; they pin the request to one call
     dimensions: tuple[int, int] | None = None  # ``size`` as integers, when it is a WxH
 
     def calls(self, request: ImageRequest, target: Any) -> list[UpstreamCall]:
@@ -63,18 +78,24 @@ class Plan:
                 aspect_ratio=self.aspect_ratio,
                 quality=self.quality,
                 style=self.style,
+                complexity=self.complexity,
                 background=self.background,
                 moderation=self.moderation,
                 output_format=self.output_format,
                 output_compression=self.output_compression,
                 response_format=self.response_format,
                 input_fidelity=self.input_fidelity,
-                user=request.params.user,
+                frame_count=self.frame_count,
+                frame_duration_ms=self.frame_duration_ms,
+                svg=self.svg,
+                user=self.user,
+                safety_identifier=self.safety_identifier,
                 stream=self.stream,
                 partial_images=self.partial_images,
                 params=self.params,
                 images=request.images,
                 mask=request.mask,
+                markup=request.markup,
                 index=index,
             )
             for index, count in enumerate(self.batches)
@@ -87,9 +108,15 @@ def split_batches(n: int, per_call: int) -> list[int]:
 
 
 def make_plan(
-    request: ImageRequest, caps: ModelCapabilities, model: str, route_params: dict[str, Any]
+    request: ImageRequest,
+    caps: ModelCapabilities,
+    model: str,
+    route_params: dict[str, Any],
+    unknown_params: str | None = None,
 ) -> Plan:
-    """Decide everything about serving ``request`` on a target with ``caps``, or raise a 400."""
+    """Decide everything about serving ``request`` on a target with ``caps``, or raise a 400.
+    ``unknown_params`` is the route's policy for fields the gateway does not know ("refuse", or forward
+    where the target speaks the client's dialect)."""
     p = request.params
     if request.operation not in caps.operations:
         raise UnsupportedValue(
@@ -104,19 +131,25 @@ def make_plan(
     if not 1 <= n <= caps.max_n:
         raise InvalidRequest(f"n must be between 1 and {caps.max_n} for model '{model}'; got {n}.", param="n")
     _check_inputs(request, caps, model)
+    _check_format_options(request)
+    params, forwarded = _plan_params(request.extra, route_params, caps, model, unknown_params)
 
     size, dimensions, aspect_ratio = _plan_size(p.size, caps, model)
     background = _plan_background(p.background, p.output_format, caps, model)
     upstream_format, upstream_compression, transcode = _plan_format(
-        p.output_format, p.output_compression, caps
+        p.output_format, p.output_compression, caps, model
     )
     deliver, response_format = _plan_delivery(p.response_format, caps, transcode is not None)
-    # A streaming model makes one image per call when streaming, so every event belongs to one known image.
+    # One image per call when the upstream streams (every event then belongs to one known image) or makes an
+    # SVG (OpenAI authors one per call): the core makes n calls instead.
     upstream_streams = bool(p.stream) and caps.streaming
-    per_call = 1 if upstream_streams else caps.max_images_per_call
-
+    per_call = 1 if upstream_streams or p.output_format == "svg" else caps.max_images_per_call
+    batches = split_batches(n, per_call)
+    if forwarded:
+        _check_pinned(forwarded, model, batches, per_call, transcode, aspect_ratio)
+    user, safety_identifier = _plan_end_user(p, caps)
     return Plan(
-        batches=split_batches(n, per_call),
+        batches=batches,
         images_per_call=per_call,
         size=size,
         aspect_ratio=aspect_ratio,
@@ -125,25 +158,21 @@ def make_plan(
         response_format=response_format,
         quality=_choose(p.quality, caps.qualities, "quality", model, droppable="auto"),
         style=_choose(p.style, caps.styles, "style", model),
+        complexity=_choose(p.complexity, caps.complexities, "complexity", model),
         background=background,
-        moderation=_choose(
-            p.moderation,
-            frozenset({"low", "auto"}) if caps.moderation else frozenset(),
-            "moderation",
-            model,
-            droppable="auto",
-        ),
-        input_fidelity=_choose(
-            p.input_fidelity,
-            frozenset({"high", "low"}) if caps.input_fidelity else frozenset(),
-            "input_fidelity",
-            model,
-        ),
+        moderation=p.moderation if caps.moderation else None,  # a hint: the target's own policy otherwise
+        input_fidelity=_choose(p.input_fidelity, caps.input_fidelity_values, "input_fidelity", model),
+        frame_count=p.frame_count,
+        frame_duration_ms=p.frame_duration_ms,
+        svg=msgspec.to_builtins(p.svg) if p.svg is not None else None,
+        user=user,
+        safety_identifier=safety_identifier,
+        params=params,
         stream=True if upstream_streams else None,
         partial_images=p.partial_images if upstream_streams else None,
-        params=_plan_params(request.extra, route_params, caps, model),
         transcode=transcode,
         deliver=deliver,
+        forwarded_unknown=forwarded,
         dimensions=dimensions,
     )
 
@@ -183,11 +212,73 @@ def _check_inputs(request: ImageRequest, caps: ModelCapabilities, model: str) ->
         return
     limit = caps.max_input_images if request.operation == "edit" else 1
     if len(request.images) > limit:
-        raise InvalidRequest(
+        raise UnsupportedValue(
             f"Model '{model}' takes at most {limit} input image(s); got {len(request.images)}.", param="image"
         )
     if request.mask is not None and not caps.mask:
         raise UnsupportedValue(f"Model '{model}' does not take a mask.", param="mask")
+    if request.markup is not None and not caps.markup:
+        raise UnsupportedValue(f"Model '{model}' does not take a markup image.", param="markup")
+
+
+def _check_format_options(request: ImageRequest) -> None:
+    """The options that belong to one output format, and what gif and svg cannot be combined with."""
+    p = request.params
+    for name, owner in (("frame_count", "gif"), ("frame_duration_ms", "gif"), ("svg", "svg")):
+        if getattr(p, name) is not None and p.output_format != owner:
+            raise InvalidRequest(
+                f"{name} applies to output_format={owner} only.", param=name, code="conflicting_parameters"
+            )
+    if p.output_format in GENERATED_ONLY_FORMATS and p.output_compression is not None:
+        raise InvalidRequest(
+            f"output_compression does not apply to {p.output_format} output.",
+            param="output_compression",
+            code="conflicting_parameters",
+        )
+    if p.output_format == "gif" and request.mask is not None:
+        raise InvalidRequest(
+            "gif output cannot be combined with a mask.", param="mask", code="conflicting_parameters"
+        )
+
+
+def _check_pinned(
+    forwarded: tuple[str, ...],
+    model: str,
+    batches: list[int],
+    per_call: int,
+    transcode: Transcode | None,
+    aspect_ratio: str | None,
+) -> None:
+    """A field the gateway does not know may change what one upstream call means (a shared seed, an
+    embedded credential, a colour profile), so a request carrying one is served by exactly one call, as
+    the upstream makes it: no splitting of n, no conversion of the result, no size mapping."""
+    named = ", ".join(f"'{name}'" for name in forwarded)
+    reason = (
+        f"The request carries {named}, which this gateway does not know and passes on unchanged, so it serves "
+        "it with one upstream call and no changes to the result"
+    )
+    if len(batches) > 1:
+        raise InvalidRequest(
+            f"{reason}; model '{model}' makes at most {per_call} image(s) per call, so ask for at most that many.",
+            param="n",
+        )
+    if transcode is not None:
+        raise InvalidRequest(
+            f"{reason}; model '{model}' cannot make output_format='{transcode.format}' or that compression "
+            "itself.",
+            param="output_format",
+        )
+    if aspect_ratio is not None:
+        raise InvalidRequest(f"{reason}; model '{model}' cannot make that size exactly.", param="size")
+
+
+def _plan_end_user(p: ImageParams, caps: ModelCapabilities) -> tuple[str | None, str | None]:
+    """(``user``, ``safety_identifier``) to send: each where the upstream has the field; an upstream with only
+    ``user`` gets the effective id (a non-empty ``safety_identifier`` wins, as OpenAI's rule has it)."""
+    fields = caps.end_user_fields
+    if "safety_identifier" in fields:
+        return (p.user if "user" in fields else None), p.safety_identifier
+    return (p.end_user if "user" in fields else None), None
 
 
 def _choose(
@@ -250,7 +341,7 @@ def _plan_background(
 
 
 def _plan_format(
-    fmt: str | None, compression: int | None, caps: ModelCapabilities
+    fmt: str | None, compression: int | None, caps: ModelCapabilities, model: str
 ) -> tuple[str | None, int | None, Transcode | None]:
     """(format to ask upstream for, compression to send, transcoding the core does afterwards)."""
     if compression is not None:
@@ -260,6 +351,14 @@ def _plan_format(
             raise InvalidRequest(
                 "output_compression applies to jpeg and webp output only.", param="output_compression"
             )
+    if fmt in GENERATED_ONLY_FORMATS:
+        if fmt not in caps.output_formats:
+            raise UnsupportedValue(
+                f"Model '{model}' cannot make output_format='{fmt}', and the gateway cannot convert other "
+                f"images into {fmt} (it must be made by the model).",
+                param="output_format",
+            )
+        return fmt, None, None
     if fmt is None and (compression is None or caps.output_compression):
         return None, compression, None
     fmt = fmt or caps.default_format
@@ -283,15 +382,26 @@ def _plan_delivery(wanted: str | None, caps: ModelCapabilities, transcoding: boo
 
 
 def _plan_params(
-    extra: dict[str, Any], route_params: dict[str, Any], caps: ModelCapabilities, model: str
-) -> dict[str, Any]:
-    if caps.extra_params is not None:
-        for name in extra:
-            if name not in caps.extra_params:
-                accepted = ", ".join(sorted(caps.extra_params)) or "none"
-                raise InvalidRequest(
-                    f"Unknown parameter '{name}' for model '{model}'. Extra parameters it accepts: {accepted}.",
-                    param=name,
-                    code="unknown_parameter",
-                )
-    return {**extra, **route_params}
+    extra: dict[str, Any],
+    route_params: dict[str, Any],
+    caps: ModelCapabilities,
+    model: str,
+    unknown_params: str | None,
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """(the extra fields to send, the names among them the gateway passes on without knowing them)."""
+    forwards = caps.forwards_unknown_params and unknown_params != "refuse"
+    known = caps.extra_params or frozenset()
+    unknown = [name for name in extra if name not in known]
+    if unknown and not forwards:
+        accepted = ", ".join(sorted(known)) or "none"
+        raise InvalidRequest(
+            f"Unknown parameter '{unknown[0]}' for model '{model}'. Extra parameters it accepts: {accepted}.",
+            param=unknown[0],
+            code="unknown_parameter",
+        )
+    unknown += [  # a route's fixed fields the gateway does not know pin the request the same way
+        name
+        for name in route_params
+        if name not in known and name not in KNOWN_FIELDS and name not in unknown
+    ]
+    return {**extra, **route_params}, tuple(unknown)

@@ -72,9 +72,10 @@ class UpstreamCall:
     aspect_ratio: str | None = None
     quality: str | None = None  # one of capabilities.qualities; None when not sent or "auto" is not one
     style: str | None = None  # one of capabilities.styles; None when not sent
+    complexity: str | None = None  # one of capabilities.complexities; None when not sent
     # "transparent" when asked for (and declared); "opaque"/"auto" only when in capabilities.backgrounds.
     background: str | None = None
-    moderation: str | None = None  # "low"/"auto", only when capabilities.moderation
+    moderation: str | None = None  # "low"/"auto", only when capabilities.moderation (a hint, else dropped)
     # The format to ask the upstream for: None when the model has only one format (nothing to choose) or the
     # client named none; a native format the core transcodes from when the client wants one that is not.
     output_format: str | None = None
@@ -82,17 +83,25 @@ class UpstreamCall:
     output_compression: int | None = None
     # "b64_json" or "url" when one is needed and in capabilities.response_formats; None: the upstream's default.
     response_format: str | None = None
-    input_fidelity: str | None = None  # "high"/"low", only when capabilities.input_fidelity
-    user: str | None = None  # the client's end-user id, as sent
+    input_fidelity: str | None = None  # one of capabilities.input_fidelities
+    # gif (output_format "gif"): frames and the delay of each, as the client sent them (None: the defaults).
+    frame_count: int | None = None
+    frame_duration_ms: int | None = None
+    svg: dict[str, Any] | None = None  # svg output: {"model": ..., "reasoning": {"effort": ...}} as sent
+    # End-user ids, each only where capabilities.end_user_fields names it; an upstream with ``user`` only
+    # gets the effective id there (a non-empty safety_identifier, else user).
+    user: str | None = None
+    safety_identifier: str | None = None
     # Only for models that declare ``streaming``, when the client streams: ask the upstream for a stream of
     # ``partial_images`` previews (0-3, an upper bound) before the image. The core then plans one image per call.
     stream: bool | None = None
     partial_images: int | None = None
-    # The client's extra fields (only names in capabilities.extra_params, unless that is None) with the
-    # route's fixed ``params`` over them.
+    # The client's extra fields (names in capabilities.extra_params, or any when the model forwards unknown
+    # fields) with the route's fixed ``params`` over them.
     params: dict[str, Any] = field(default_factory=dict)
     images: list[InputImage] = field(default_factory=list)  # edits and variations: the uploads, in order
     mask: InputImage | None = None  # edits: the mask, when the client sent one (and capabilities.mask)
+    markup: InputImage | None = None  # edits: the markup image, when sent (and capabilities.markup)
     index: int = 0  # which call of a fan-out this is, from 0: vary a seed with it to get distinct images
 
 
@@ -237,6 +246,7 @@ class ProviderResult:
     background: str | None = None
     output_format: str | None = None
     created: int | None = None
+    svg_usage: dict[str, Any] | None = None  # tokens spent authoring SVG output
 
 
 @dataclass(slots=True)

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import msgspec
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from .config import Timeout
-from .errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from .errors import InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from .provider import FilePart, UpstreamEvent, UpstreamRequest, UpstreamResponse
 from .request import InputImage
 from .stream.sse import SSEDecoder
@@ -22,26 +25,64 @@ from .stream.sse import SSEDecoder
 CHUNK = 1024 * 1024
 
 
+MAX_REDIRECTS = 3
+
+
+def is_public_address(address: str) -> bool:
+    """True for an address on the public internet: not loopback, private, link-local (cloud metadata),
+    shared, multicast or reserved; an IPv4 address mapped into IPv6 is judged as IPv4."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+class PublicAddressResolver(AbstractResolver):
+    """Resolves names to public addresses only, at connection time (so a name that changes its answer
+    between a check and the connection cannot reach an internal service)."""
+
+    def __init__(self) -> None:
+        self._resolver = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = [
+            r for r in await self._resolver.resolve(host, port, family) if is_public_address(r["host"])
+        ]
+        if not results:
+            raise OSError(f"{host} has no public address")
+        return results
+
+    async def close(self) -> None:
+        await self._resolver.close()
+
+
+def _session(connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=connector,
+        auto_decompress=True,
+        skip_auto_headers=("User-Agent",),
+        headers={"User-Agent": "imagegate"},
+    )
+
+
 class Transport:
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self.session = session
+    def __init__(self, session: aiohttp.ClientSession, public_session: aiohttp.ClientSession) -> None:
+        self.session = session  # upstreams, and URLs they return
+        self.public_session = public_session  # URLs clients give: public addresses only
 
     @classmethod
     def create(cls) -> Transport:
         connector = aiohttp.TCPConnector(
             limit=0, limit_per_host=0, ttl_dns_cache=300, enable_cleanup_closed=True
         )
-        return cls(
-            aiohttp.ClientSession(
-                connector=connector,
-                auto_decompress=True,
-                skip_auto_headers=("User-Agent",),
-                headers={"User-Agent": "imagegate"},
-            )
-        )
+        public = aiohttp.TCPConnector(resolver=PublicAddressResolver(), use_dns_cache=False)
+        return cls(_session(connector), _session(public))
 
     async def close(self) -> None:
         await self.session.close()
+        await self.public_session.close()
 
     async def send(self, request: UpstreamRequest, timeout: Timeout) -> UpstreamResponse:
         host = urlsplit(request.url).netloc
@@ -109,20 +150,78 @@ class Transport:
                     raise UpstreamUnavailable(
                         f"Fetching the upstream's image failed (HTTP {response.status})."
                     )
-                if (response.content_length or 0) > max_bytes:
+                data = await _read_limited(response, max_bytes)
+                if data is None:
                     raise UpstreamError(f"The upstream's image is larger than {max_bytes} bytes.")
-                buffer = bytearray()
-                async for chunk in response.content.iter_chunked(CHUNK):
-                    buffer += chunk
-                    if len(buffer) > max_bytes:
-                        raise UpstreamError(f"The upstream's image is larger than {max_bytes} bytes.")
-                return bytes(buffer)
+                return data
         except TimeoutError:
             raise UpstreamTimeout(f"Fetching the upstream's image from {host} timed out.") from None
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(
                 f"Fetching the upstream's image from {host} failed ({type(exc).__name__})."
             ) from None
+
+    async def fetch_client_image(
+        self, url: str, param: str, max_bytes: int, timeout: Timeout, public_only: bool = True
+    ) -> bytes:
+        """Fetch an image a client referenced by URL. Failures are the client's (400 naming ``param``):
+        only http(s), at most ``MAX_REDIRECTS`` redirects, ``max_bytes``, and with ``public_only`` no
+        address outside the public internet (loopback, private networks, cloud metadata)."""
+        session = self.public_session if public_only else self.session
+        client_timeout = aiohttp.ClientTimeout(total=timeout.total, sock_connect=timeout.connect)
+
+        def refuse(reason: str) -> InvalidRequest:
+            return InvalidRequest(
+                f"The image at {urlsplit(url).hostname or url} cannot be used: {reason}.",
+                param=param,
+                code="invalid_image_url",
+            )
+
+        try:
+            async with asyncio.timeout(timeout.total):
+                for _ in range(MAX_REDIRECTS + 1):
+                    parts = urlsplit(url)
+                    if parts.scheme not in ("http", "https") or not parts.hostname:
+                        raise refuse("only http and https URLs are fetched")
+                    literal = _is_literal_address(parts.hostname)
+                    if public_only and literal and not is_public_address(parts.hostname):
+                        raise refuse("it is not on a public address")
+                    async with session.get(url, timeout=client_timeout, allow_redirects=False) as response:
+                        if response.status in (301, 302, 303, 307, 308) and "location" in response.headers:
+                            url = urljoin(url, response.headers["location"])
+                            continue
+                        if response.status != 200:
+                            raise refuse(f"fetching it answered HTTP {response.status}")
+                        data = await _read_limited(response, max_bytes)
+                        if data is None:
+                            raise refuse(f"it is larger than {max_bytes} bytes")
+                        return data
+                raise refuse(f"more than {MAX_REDIRECTS} redirects")
+        except TimeoutError:
+            raise refuse(f"fetching it took longer than {timeout.total:g} s") from None
+        except aiohttp.ClientError as exc:
+            cause = exc.__cause__ or exc
+            raise refuse(f"it cannot be fetched ({type(exc).__name__}: {cause})") from None
+
+
+def _is_literal_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+async def _read_limited(response: aiohttp.ClientResponse, max_bytes: int) -> bytes | None:
+    """The body, or ``None`` as soon as it is known to exceed ``max_bytes``."""
+    if (response.content_length or 0) > max_bytes:
+        return None
+    buffer = bytearray()
+    async for chunk in response.content.iter_chunked(CHUNK):
+        buffer += chunk
+        if len(buffer) > max_bytes:
+            return None
+    return bytes(buffer)
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from imagegate import (
     UpstreamResponse,
 )
 from imagegate_openai.dialect import json_body, multipart_form, parse_images, parse_stream_event
+from imagegate_openai.models import ModelTable
 from imagegate_openai.prices import price_for
 
 from .auth import EntraTokens
@@ -45,11 +46,12 @@ class AzureProvider(Provider):
     account_type = AzureAccount
     options_type = AzureTarget
 
-    def __init__(self, credential: Any = None) -> None:
+    def __init__(self, credential: Any = None, table: ModelTable | None = None) -> None:
         self._tokens = EntraTokens(credential)
+        self.table = table or ModelTable.packaged()  # OpenAI's model table, which Azure serves models of
 
     def capabilities(self, upstream_model: str, options: AzureTarget) -> ModelCapabilities:
-        return azure_capabilities(options.model or upstream_model)
+        return azure_capabilities(self.table, options.model or upstream_model)
 
     def price(self, upstream_model: str, options: AzureTarget, operation: Operation) -> Price:
         """OpenAI's list prices for the deployed model (Azure's global deployments charge the same)."""

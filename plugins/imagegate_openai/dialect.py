@@ -33,10 +33,7 @@ from imagegate import (
     upstream_error,
 )
 
-from .models import capabilities_for
-
 __all__ = [
-    "capabilities_for",
     "error_from_response",
     "json_body",
     "multipart_form",
@@ -51,18 +48,23 @@ _PLANNED_FIELDS = (
     "size",
     "quality",
     "style",
+    "complexity",
     "background",
     "moderation",
     "output_format",
     "output_compression",
     "response_format",
     "input_fidelity",
+    "frame_count",
+    "frame_duration_ms",
+    "svg",
     "user",
     "stream",
     "partial_images",
+    "safety_identifier",
 )
 # Names the dialect fills itself; a param of these names is never sent.
-_RESERVED_NAMES = frozenset({"model", "image", "image[]", "mask"})
+_RESERVED_NAMES = frozenset({"model", "image", "image[]", "mask", "markup"})
 
 _CONTENT_POLICY_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
 _BILLING_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"})
@@ -119,7 +121,7 @@ def _file_part(image: InputImage, stem: str) -> FilePart:
 
 def multipart_form(call: UpstreamCall, *, include_model: bool = True) -> list[tuple[str, FormValue]]:
     """The multipart form of ``POST /images/edits`` and ``/images/variations``: text fields first, then one
-    image as part ``image`` or several as repeated ``image[]`` parts, then ``mask``."""
+    image as part ``image`` or several as repeated ``image[]`` parts, then ``mask`` or ``markup``."""
     form: list[tuple[str, FormValue]] = []
     for name, value in _fields(call, include_model).items():
         form.extend(_form_values(name, value))
@@ -128,6 +130,8 @@ def multipart_form(call: UpstreamCall, *, include_model: bool = True) -> list[tu
         form.append((image_field, _file_part(image, f"image{index}" if index else "image")))
     if call.mask is not None:
         form.append(("mask", _file_part(call.mask, "mask")))
+    if call.markup is not None:
+        form.append(("markup", _file_part(call.markup, "markup")))
     return form
 
 
@@ -144,6 +148,7 @@ class _ImagesResponse(msgspec.Struct):
     quality: str | None = None
     size: str | None = None
     usage: Any = None
+    svg_usage: Any = None
     error: Any = None
 
 
@@ -177,7 +182,7 @@ def _result_image(raw_item: dict[str, msgspec.Raw]) -> ResultImage:
 
 def parse_images(call: UpstreamCall, response: UpstreamResponse) -> ProviderResult:
     """Read a successful Images API body (``created``, ``data[]``, and for GPT models ``background``,
-    ``output_format``, ``quality``, ``size``, ``usage``)."""
+    ``output_format``, ``quality``, ``size``, ``usage``, ``svg_usage``)."""
     try:
         body = response.json(_ImagesResponse)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
@@ -196,6 +201,7 @@ def parse_images(call: UpstreamCall, response: UpstreamResponse) -> ProviderResu
         background=body.background,
         output_format=body.output_format,
         created=body.created,
+        svg_usage=body.svg_usage if isinstance(body.svg_usage, dict) else None,
     )
 
 

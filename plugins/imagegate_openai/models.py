@@ -1,114 +1,83 @@
-"""What each OpenAI image model accepts, as the core's planner reads it.
+"""The OpenAI model table: ``models.yaml`` (shipped in this package) read into capabilities per model name.
 
-Facts come from the official SDK's parameter types and OpenAI's API reference. Where a fact is uncertain the
-declaration errs towards what keeps working (the core adapts, the upstream's own 400 reaches the client),
-and a route can override any field with ``capabilities:``.
+The file's own header documents its format; :mod:`imagegate.catalog` resolves its ``like`` chains. Dated
+snapshots (``gpt-image-2-2026-04-21``) use their family's entry unless the file lists them; any other name
+gets the ``unknown_models_like`` entry and a warning in the log, once per name.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from importlib import resources
 from types import MappingProxyType
 
-from imagegate import ModelCapabilities, SizeSpec
-from msgspec.structs import replace
+import msgspec
+import yaml
+from imagegate import DeclarationError, ModelCapabilities, ModelDeclaration, resolve_declared, undeclared
 
-_GPT_SIZES = SizeSpec(sizes=("1024x1024", "1536x1024", "1024x1536", "auto"), default="auto")
+log = logging.getLogger("imagegate.openai")
 
-# gpt-image-2 takes any WxH with sides multiples of 16, ratio within 1:3..3:1, between 655,360 and
-# 8,294,400 pixels (3840x2160), longest side 3840; the standard sizes all satisfy the rule.
-_GPT_IMAGE_2_SIZES = SizeSpec(
-    sizes=("auto",),
-    multiple_of=16,
-    max_side=3840,
-    min_pixels=655_360,
-    max_pixels=3840 * 2160,
-    max_ratio=3.0,
-    default="auto",
-)
-
-_GPT_IMAGE_1 = ModelCapabilities(
-    operations=frozenset({"generate", "edit"}),
-    sizes=_GPT_SIZES,
-    max_n=10,
-    max_images_per_call=10,
-    output_formats=frozenset({"png", "jpeg", "webp"}),
-    default_format="png",
-    output_compression=True,
-    backgrounds=frozenset({"transparent", "opaque", "auto"}),
-    qualities=frozenset({"low", "medium", "high", "auto"}),
-    moderation=True,
-    input_fidelity=True,
-    max_input_images=16,
-    mask=True,
-    max_prompt_chars=32_000,
-    streaming=True,  # stream=true with partial_images 0-3: server-sent partial_image and completed events
-    delivery="b64_json",
-    response_formats=frozenset(),  # GPT models answer 400 unknown_parameter to response_format
-    extra_params=None,  # the API grows new fields (safety_identifier, ...); the upstream validates them
-)
-
-_DALL_E_HOSTS = frozenset({"oaidalleapiprodscus.blob.core.windows.net"})
-
-_DALL_E_2 = ModelCapabilities(
-    operations=frozenset({"generate", "edit", "variation"}),
-    sizes=SizeSpec(sizes=("256x256", "512x512", "1024x1024"), default="1024x1024"),
-    max_n=10,
-    max_images_per_call=10,
-    qualities=frozenset({"standard"}),
-    max_input_images=1,
-    mask=True,
-    max_prompt_chars=1_000,
-    delivery="url",
-    response_formats=frozenset({"url", "b64_json"}),
-    download_hosts=_DALL_E_HOSTS,
-)
-
-_DALL_E_3 = ModelCapabilities(
-    operations=frozenset({"generate"}),
-    sizes=SizeSpec(sizes=("1024x1024", "1792x1024", "1024x1792"), default="1024x1024"),
-    max_n=10,
-    max_images_per_call=1,
-    qualities=frozenset({"standard", "hd"}),
-    styles=frozenset({"vivid", "natural"}),
-    max_prompt_chars=4_000,
-    delivery="url",
-    response_formats=frozenset({"url", "b64_json"}),
-    download_hosts=_DALL_E_HOSTS,
-)
-
-MODELS: MappingProxyType[str, ModelCapabilities] = MappingProxyType(
-    {
-        "dall-e-2": _DALL_E_2,
-        "dall-e-3": _DALL_E_3,
-        "gpt-image-1": _GPT_IMAGE_1,
-        "gpt-image-1-mini": replace(_GPT_IMAGE_1, input_fidelity=False),
-        "gpt-image-1.5": _GPT_IMAGE_1,
-        # Transparent backgrounds are a preview on gpt-image-2 (400 without access); input_fidelity is not
-        # accepted. A route with preview access adds "transparent" through `capabilities: {backgrounds: ...}`.
-        "gpt-image-2": replace(
-            _GPT_IMAGE_1,
-            sizes=_GPT_IMAGE_2_SIZES,
-            backgrounds=frozenset({"opaque", "auto"}),
-            input_fidelity=False,
-        ),
-    }
-)
-
-# OpenAI-compatible upstreams serve other model names; treat them like gpt-image-1 unless a route says more.
-UNKNOWN_MODEL = _GPT_IMAGE_1
+TABLE_FILE = "models.yaml"
 
 _SNAPSHOT_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
+class _TableFile(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    unknown_models_like: str
+    models: dict[str, ModelDeclaration]
+
+
 def model_family(model: str) -> str:
-    """The table entry a model name belongs to: ``gpt-image-1-2025-04-15`` → ``gpt-image-1``."""
+    """The name without a dated snapshot suffix: ``gpt-image-1-2025-04-15`` → ``gpt-image-1``."""
     return _SNAPSHOT_SUFFIX.sub("", model.strip().lower())
 
 
-def capabilities_for(model: str) -> ModelCapabilities:
-    """The OpenAI table's declaration for ``model`` (dated snapshots resolve to their family; unknown
-    names get gpt-image-1's). Raises ``ValueError`` for an empty name."""
-    if not model.strip():
-        raise ValueError("an upstream model name is required")
-    return MODELS.get(model_family(model), UNKNOWN_MODEL)
+class ModelTable:
+    """Capabilities per OpenAI model name, read from a table file."""
+
+    def __init__(self, text: str, source: str = TABLE_FILE) -> None:
+        try:
+            table = msgspec.convert(yaml.safe_load(text), _TableFile)
+        except (yaml.YAMLError, msgspec.ValidationError) as exc:
+            raise ValueError(f"{source}: {exc}") from None
+        try:
+            self.models = MappingProxyType(
+                {name: resolve_declared(name, table.models, undeclared) for name in table.models}
+            )
+        except DeclarationError as exc:
+            raise ValueError(f"{source}: models.{exc.model}.{exc.path}: {exc.message}") from None
+        if table.unknown_models_like not in self.models:
+            raise ValueError(
+                f"{source}: unknown_models_like: '{table.unknown_models_like}' is not in the table"
+            )
+        self.unknown_models_like = table.unknown_models_like
+        self._warned: set[str] = set()
+
+    @classmethod
+    def packaged(cls) -> ModelTable:
+        """The table shipped with this plugin."""
+        return cls(resources.files(__package__).joinpath(TABLE_FILE).read_text(encoding="utf-8"))
+
+    def lookup(self, model: str) -> ModelCapabilities | None:
+        """The table's entry for ``model`` or its snapshot family; ``None`` when the table does not list it."""
+        name = model.strip().lower()
+        return self.models.get(name) or self.models.get(model_family(name))
+
+    def capabilities(self, model: str) -> ModelCapabilities:
+        """The declaration for ``model``; any name the table does not list gets ``unknown_models_like``'s.
+        Raises ``ValueError`` for an empty name."""
+        if not model.strip():
+            raise ValueError("an upstream model name is required")
+        known = self.lookup(model)
+        if known is not None:
+            return known
+        if model not in self._warned:
+            self._warned.add(model)
+            log.warning(
+                "model '%s' is not in the OpenAI model table: assuming it can do what %s does; declare it "
+                "under the account's `models:` in routes.yaml to say what it supports",
+                model,
+                self.unknown_models_like,
+            )
+        return self.models[self.unknown_models_like]

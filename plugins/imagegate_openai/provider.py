@@ -19,13 +19,13 @@ from imagegate import (
 )
 
 from .dialect import (
-    capabilities_for,
     error_from_response,
     json_body,
     multipart_form,
     parse_images,
     parse_stream_event,
 )
+from .models import ModelTable
 from .prices import price_for
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -46,8 +46,11 @@ class OpenAIProvider(Provider):
     name = "openai"
     account_type = OpenAIAccount
 
+    def __init__(self, table: ModelTable | None = None) -> None:
+        self.table = table or ModelTable.packaged()
+
     def capabilities(self, upstream_model: str, options: Any) -> ModelCapabilities:
-        return capabilities_for(upstream_model)
+        return self.table.capabilities(upstream_model)
 
     def price(self, upstream_model: str, options: Any, operation: Operation) -> Price:
         return price_for(upstream_model)

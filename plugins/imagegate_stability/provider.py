@@ -59,6 +59,7 @@ class StabilityProvider(Provider):
             prompt_required=all(e.prompt == "required" for e in endpoints),
             delivery="bytes",
             extra_params=frozenset(name for e in endpoints for name in e.params),
+            end_user_fields=frozenset({"user"}),  # sent as the stability-client-user-id header
         )
 
     def price(self, upstream_model: str, options: StabilityTarget, operation: Operation) -> Price | None:

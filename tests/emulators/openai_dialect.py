@@ -1,10 +1,16 @@
-"""An emulator of OpenAI's Images API, for integration tests.
+"""An emulator of OpenAI's Images API as of late 2026 (the openai SDK 3.57's models and parameters), for
+integration tests.
 
 Serves ``POST /v1/images/generations`` (JSON), ``/v1/images/edits`` and ``/v1/images/variations`` (multipart)
 the way api.openai.com does: it checks the Bearer key, validates every field per model and answers OpenAI's
 own error shape (``response_format`` sent to a GPT model is a 400 ``unknown_parameter``), and returns real
-PNG/JPEG/WebP bytes of the requested size and format: base64 for GPT models, and for DALL·E a URL that the
-emulator itself serves at ``/v1/files/...`` unless ``response_format=b64_json``.
+PNG/JPEG/WebP bytes of the requested size and format, real animated GIFs (``frame_count`` frames of
+``frame_duration_ms`` rounded to 10 ms) and real SVG documents (with ``svg_usage``): base64 for GPT models, and
+for DALL·E a URL that the emulator itself serves at ``/v1/files/...`` unless ``response_format=b64_json``.
+The response echoes the effective ``safety_identifier`` (``user`` when none is given).
+
+``make_app(shut_down=...)`` names models answered as api.openai.com answers a retired one (404
+``model_not_found``); by default every model is served, as by a compatible upstream that still has them.
 
 ``app["received"]`` lists every request as a :class:`ReceivedRequest`; ``app["switches"]`` (a
 :class:`Switches`) can be changed while serving to make the next answers a safety block, a rate limit or a
@@ -25,6 +31,7 @@ import re
 import time
 import uuid
 import warnings
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
@@ -33,7 +40,7 @@ from aiohttp import web
 from PIL import Image
 
 from tests.emulators.image_streams import StreamFailure, stream_images
-from tests.support.images import make_image
+from tests.support.images import make_gif, make_image, make_svg
 
 Failure = Literal["moderation_blocked", "content_policy_violation", "rate_limited", "server_error"]
 
@@ -73,10 +80,13 @@ class _Model:
     max_prompt: int
     gpt: bool
     max_images: int = 0
-    free_sizes: bool = False  # gpt-image-2: any WxH within its limits
+    free_sizes: bool = False  # gpt-image-2 and later: any WxH within its limits
     styles: bool = False
-    input_fidelity: bool = False
+    input_fidelities: frozenset[str] = frozenset()
     transparent: bool = False
+    formats: frozenset[str] = frozenset({"png"})
+    complexity: bool = False
+    markup: bool = False
 
 
 _GPT_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
@@ -89,8 +99,17 @@ _GPT = _Model(
     max_prompt=32_000,
     gpt=True,
     max_images=16,
-    input_fidelity=True,
+    input_fidelities=frozenset({"high", "low"}),
     transparent=True,
+    formats=frozenset({"png", "jpeg", "webp"}),
+)
+_GPT_2 = replace(_GPT, free_sizes=True, input_fidelities=frozenset(), transparent=False, complexity=True)
+_GPT_2_5 = replace(
+    _GPT_2,
+    qualities=_GPT_QUALITIES | {"xhigh", "max"},
+    transparent=True,
+    formats=frozenset({"png", "jpeg", "webp", "gif", "svg"}),
+    markup=True,
 )
 _MODELS: MappingProxyType[str, _Model] = MappingProxyType(
     {
@@ -114,25 +133,35 @@ _MODELS: MappingProxyType[str, _Model] = MappingProxyType(
         ),
         "gpt-image-1": _GPT,
         "gpt-image-1.5": _GPT,
-        "gpt-image-1-mini": replace(_GPT, input_fidelity=False),
-        "gpt-image-2": replace(_GPT, free_sizes=True, input_fidelity=False, transparent=False),
+        "gpt-image-1-mini": replace(_GPT, input_fidelities=frozenset({"low"})),
+        "gpt-image-2": _GPT_2,
+        "gpt-image-2.5-sunburst": _GPT_2_5,
+        "gpt-image-2.5-flare": _GPT_2_5,
+        "gpt-image-2.6-sunburst": _GPT_2_5,
+        "gpt-image-2.6-flare": _GPT_2_5,
+        "chatgpt-image-latest": replace(_GPT_2, free_sizes=False, transparent=True),
     }
 )
+RETIRED = frozenset({"gpt-image-1", "dall-e-2", "dall-e-3"})  # what api.openai.com no longer serves
 
-_FIELDS = MappingProxyType({
-    "generate": {
-        "prompt", "model", "n", "size", "quality", "style", "response_format", "output_format",
-        "output_compression", "background", "moderation", "user", "safety_identifier", "stream", "partial_images",
-    },
-    "edit": {
-        "prompt", "model", "n", "size", "quality", "response_format", "output_format", "output_compression",
-        "background", "input_fidelity", "moderation", "user", "safety_identifier", "stream", "partial_images",
-    },
-    "variation": {"model", "n", "size", "response_format", "user"},
-})  # fmt: skip
-_GPT_ONLY = ("output_format", "output_compression", "background", "moderation", "input_fidelity")
-_INTEGER_FIELDS = ("n", "output_compression", "partial_images")
+_GPT_FIELDS = {
+    "prompt", "model", "n", "size", "quality", "output_format", "output_compression", "background", "moderation",
+    "user", "safety_identifier", "stream", "partial_images", "complexity", "frame_count", "frame_duration_ms", "svg",
+}  # fmt: skip
+_FIELDS = MappingProxyType(
+    {
+        "generate": _GPT_FIELDS | {"style", "response_format"},
+        "edit": _GPT_FIELDS | {"response_format", "input_fidelity"},
+        "variation": {"model", "n", "size", "response_format", "user"},
+    }
+)
+_GPT_ONLY = (
+    "output_format", "output_compression", "background", "moderation", "input_fidelity", "safety_identifier",
+    "complexity", "frame_count", "frame_duration_ms", "svg",
+)  # fmt: skip
+_INTEGER_FIELDS = ("n", "output_compression", "partial_images", "frame_count", "frame_duration_ms")
 _UPLOAD_TYPES = ("image/png", "image/jpeg", "image/webp")
+_FILE_FIELDS = ("image", "image[]", "mask", "markup")
 
 
 class _ApiError(Exception):
@@ -156,13 +185,22 @@ class _ApiError(Exception):
 
 
 def make_app(
-    *, api_key: str = "test-key", failure: Failure | None = None, retry_after: float = 1.0
+    *,
+    api_key: str = "test-key",
+    failure: Failure | None = None,
+    retry_after: float = 1.0,
+    shut_down: Collection[str] = (),
+    more_models: Mapping[str, str] | None = None,
 ) -> web.Application:
-    """The emulator. ``api_key`` is the only Bearer key it accepts; ``failure`` sets the initial switch."""
+    """The emulator. ``api_key`` is the only Bearer key it accepts; ``failure`` sets the initial switch;
+    ``shut_down`` models are answered as retired (pass ``RETIRED`` to behave as api.openai.com today);
+    ``more_models`` serves new names, each like a known model (``{"gpt-image-3": "gpt-image-2.5-sunburst"}``)."""
     app = web.Application(client_max_size=64 * 1024 * 1024)
     with warnings.catch_warnings():  # plain string keys, so tests can write app["received"]
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
         app["api_key"] = api_key
+        app["shut_down"] = frozenset(shut_down)
+        app["models"] = {**_MODELS, **{name: _MODELS[like] for name, like in (more_models or {}).items()}}
         app["switches"] = Switches(failure=failure, retry_after=retry_after)
         app["received"] = []
         app["files"] = {}
@@ -223,6 +261,14 @@ async def _read_multipart(request: web.Request) -> tuple[dict[str, Any], list[tu
             files.append((ReceivedFile(name, part.filename, content_type, len(data)), bytes(data)))
             continue
         value = await part.text()
+        nested = re.fullmatch(r"(\w+)((?:\[\w*\])+)", name)
+        if nested and "[]" not in nested[2]:  # svg[model], svg[reasoning][effort], as the SDK writes objects
+            target = fields.setdefault(nested[1], {})
+            *parents, leaf = re.findall(r"\[(\w+)\]", nested[2])
+            for key in parents:
+                target = target.setdefault(key, {})
+            target[leaf] = value
+            continue
         if name in fields:
             previous = fields[name]
             fields[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
@@ -262,12 +308,18 @@ async def _file(request: web.Request) -> web.Response:
 # --- validation and answers ----------------------------------------------------------------------------
 
 
-def _model(name: Any) -> _Model:
+def _model(name: Any, models: Mapping[str, _Model], shut_down: frozenset[str]) -> _Model:
     family = re.sub(r"-\d{4}-\d{2}-\d{2}$", "", str(name))
-    model = _MODELS.get(family)
+    if family in shut_down:
+        raise _ApiError(
+            404,
+            f"The model `{name}` has been deprecated, learn more here: https://platform.openai.com/docs/deprecations",
+            code="model_not_found",
+        )
+    model = models.get(family)
     if model is None:
         raise _ApiError(
-            400, f"Invalid value: '{name}'. Supported values are: {', '.join(_MODELS)}.", param="model"
+            400, f"Invalid value: '{name}'. Supported values are: {', '.join(models)}.", param="model"
         )
     return model
 
@@ -327,10 +379,16 @@ def _validate(operation: str, fields: dict[str, Any], model: _Model) -> None:
     _check_choice(fields, "quality", model.qualities)
     _check_choice(fields, "style", ("vivid", "natural") if model.styles else ())
     _check_choice(fields, "response_format", ("url", "b64_json"))
-    _check_choice(fields, "output_format", ("png", "jpeg", "webp"))
+    _check_choice(fields, "output_format", model.formats)
     _check_choice(fields, "background", ("transparent", "opaque", "auto"))
     _check_choice(fields, "moderation", ("low", "auto"))
-    _check_choice(fields, "input_fidelity", ("high", "low") if model.input_fidelity else ())
+    _check_choice(fields, "input_fidelity", model.input_fidelities)
+    _check_choice(fields, "complexity", ("low", "medium", "high") if model.complexity else ())
+    if fields.get("safety_identifier") is not None and not isinstance(fields["safety_identifier"], str):
+        raise _ApiError(
+            400, "safety_identifier must be a string.", param="safety_identifier", code="invalid_type"
+        )
+    _check_format_options(fields)
     compression = fields.get("output_compression")
     if compression is not None and not 0 <= compression <= 100:
         raise _ApiError(400, "output_compression must be between 0 and 100.", param="output_compression")
@@ -357,6 +415,29 @@ def _validate(operation: str, fields: dict[str, Any], model: _Model) -> None:
         raise _ApiError(400, "partial_images must be between 0 and 3.", param="partial_images")
 
 
+def _check_format_options(fields: dict[str, Any]) -> None:
+    """gif: frame_count 2-16, frame_duration_ms; svg: the svg object, n=1; neither with compression."""
+    output_format = fields.get("output_format", "png")
+    for name, owner in (("frame_count", "gif"), ("frame_duration_ms", "gif"), ("svg", "svg")):
+        if name in fields and output_format != owner:
+            raise _ApiError(400, f"'{name}' is only supported with output_format={owner}.", param=name)
+    if output_format in ("gif", "svg") and "output_compression" in fields:
+        raise _ApiError(
+            400, f"{output_format} output does not support output_compression.", param="output_compression"
+        )
+    count = fields.get("frame_count")
+    if count is not None and not 2 <= count <= 16:
+        raise _ApiError(400, "frame_count must be between 2 and 16.", param="frame_count")
+    duration = fields.get("frame_duration_ms")
+    if duration is not None and duration < 1:
+        raise _ApiError(400, "frame_duration_ms must be positive.", param="frame_duration_ms")
+    svg = fields.get("svg")
+    if svg is not None and (not isinstance(svg, dict) or set(svg) - {"model", "reasoning"}):
+        raise _ApiError(400, "svg must be an object with model and reasoning.", param="svg")
+    if output_format == "svg" and (fields.get("n") or 1) != 1:
+        raise _ApiError(400, "SVG generation requires n=1.", param="n")
+
+
 def _check_choice(
     fields: dict[str, Any], name: str, allowed: tuple[str, ...] | frozenset[str], accepts: Any = None
 ) -> None:
@@ -375,7 +456,8 @@ def _check_files(
         return None
     images = [(info, data) for info, data in files if info.field in ("image", "image[]")]
     masks = [(info, data) for info, data in files if info.field == "mask"]
-    unknown = [info.field for info, _ in files if info.field not in ("image", "image[]", "mask")]
+    markups = [(info, data) for info, data in files if info.field == "markup"]
+    unknown = [info.field for info, _ in files if info.field not in _FILE_FIELDS]
     if unknown:
         raise _ApiError(
             400, f"Unknown parameter: '{unknown[0]}'.", param=unknown[0], code="unknown_parameter"
@@ -393,6 +475,12 @@ def _check_files(
     for info, data in masks:
         if _check_upload(info, data, model, png_only=True) != sizes[0]:
             raise _ApiError(400, "The mask must have the same dimensions as the image.", param="mask")
+    if markups and (not model.markup or masks):
+        reason = "cannot be combined with mask" if masks else "is not supported for this model"
+        raise _ApiError(400, f"markup {reason}.", param="markup")
+    for info, data in markups:
+        if _check_upload(info, data, model, png_only=True) != sizes[0]:
+            raise _ApiError(400, "The markup must have the same dimensions as the image.", param="markup")
     return sizes[0]
 
 
@@ -453,7 +541,7 @@ async def _answer(
     request: web.Request, operation: str, fields: dict[str, Any], files: list[tuple[ReceivedFile, bytes]]
 ) -> web.StreamResponse:
     fields = dict(fields)
-    model = _model(fields.get("model", "dall-e-2"))
+    model = _model(fields.get("model", "dall-e-2"), request.app["models"], request.app["shut_down"])
     _integers(fields, multipart=operation != "generate")
     _validate(operation, fields, model)
     first_size = _check_files(operation, model, files)
@@ -466,10 +554,7 @@ async def _answer(
     fmt = fields.get("output_format", "png") if model.gpt else "png"
     transparent = fields.get("background") == "transparent"
     n = fields.get("n") or 1
-    images = [
-        make_image(width, height, fmt, color=(30 + 20 * index, 120, 200), alpha=transparent)
-        for index in range(n)
-    ]
+    images = [_image(fields, width, height, fmt, transparent, index) for index in range(n)]
     body: dict[str, Any] = {"created": int(time.time()), "data": []}
     for data in images:
         item: dict[str, Any] = {}
@@ -492,6 +577,7 @@ async def _answer(
             output_format=fmt,
             quality="medium" if quality == "auto" else quality,
             size=f"{width}x{height}",
+            **_identity(fields),
             usage={
                 "input_tokens": text_tokens + image_tokens,
                 "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": image_tokens},
@@ -499,6 +585,15 @@ async def _answer(
                 "total_tokens": text_tokens + image_tokens + output_tokens,
             },
         )
+    if fmt == "svg":
+        svg = fields.get("svg") or {}
+        body["svg_usage"] = {
+            "input_tokens": 12,
+            "model": svg.get("model", "gpt-svg-author"),
+            "output_tokens": sum(len(data) // 4 for data in images),
+            "reasoning_tokens": 64,
+            "total_tokens": 76 + sum(len(data) // 4 for data in images),
+        }
     if fields.get("stream") in (True, "true"):
         prefix = "image_generation" if operation == "generate" else "image_edit"
         return await _stream(request, prefix, body, int(fields.get("partial_images") or 0))
@@ -516,3 +611,19 @@ async def _stream(
     )
     request.app["streams"].append(outcome)
     return response
+
+
+def _identity(fields: dict[str, Any]) -> dict[str, str]:
+    """The effective safety identifier, echoed: a non-empty safety_identifier, else user."""
+    effective = fields.get("safety_identifier") or fields.get("user")
+    return {"safety_identifier": effective} if effective else {}
+
+
+def _image(fields: dict[str, Any], width: int, height: int, fmt: str, transparent: bool, index: int) -> bytes:
+    color = (30 + 20 * index, 120, 200)
+    if fmt == "gif":
+        duration = min(655_350, max(10, round(fields.get("frame_duration_ms", 200) / 10) * 10))
+        return make_gif(width, height, fields.get("frame_count", 9), duration, color=color)
+    if fmt == "svg":
+        return make_svg(width, height, color=color)
+    return make_image(width, height, fmt, color=color, alpha=transparent)

@@ -138,6 +138,15 @@ def test_gpt_image_generation_on_a_deployment_url(client: openai.OpenAI, emulato
     assert sent.json == {"prompt": "a lighthouse at dusk", "n": 2, "size": "1536x1024", "quality": "high"}
 
 
+def test_end_user_id_goes_as_user_and_is_echoed(client: openai.OpenAI, emulator: AzureEmulator) -> None:
+    result = client.images.generate(
+        model="gpt-image-1", prompt="a fox", safety_identifier="hash-9", user="u-1"
+    )
+    assert result.safety_identifier == "hash-9"
+    [sent] = emulator.received  # Azure documents `user` only: the effective id goes there
+    assert sent.json["user"] == "hash-9" and "safety_identifier" not in sent.json
+
+
 def test_gpt_image_edit_with_several_images_and_a_mask(
     client: openai.OpenAI, emulator: AzureEmulator
 ) -> None:

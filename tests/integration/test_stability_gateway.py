@@ -80,6 +80,14 @@ def test_n3_at_1536x1024_gives_three_3_2_images_each_with_its_seed(
     assert len(set(seeds)) == 3
 
 
+def test_end_user_id_goes_in_stabilitys_header(client: openai.OpenAI, upstream: StabilityEmulator) -> None:
+    result = client.images.generate(model="stable-image-core", prompt="a fox", safety_identifier="hash-3")
+    assert result.safety_identifier == "hash-3"
+    assert upstream.received[0].headers["stability-client-user-id"] == "hash-3"
+    client.images.generate(model="stable-image-core", prompt="a fox", user="user-4")
+    assert upstream.received[1].headers["stability-client-user-id"] == "user-4"
+
+
 def test_openai_square_and_portrait_sizes_map_to_ratios(
     client: openai.OpenAI, upstream: StabilityEmulator
 ) -> None:

@@ -124,3 +124,85 @@ def test_min_attempt_seconds_must_leave_room_within_the_deadline(providers: dict
     assert load(routes % "retry: {deadline_seconds: 0.5}", providers).models["m"].retry.min_attempt == 0.05
     with pytest.raises(RoutesError, match=r"models\.m\.retry\.min_attempt_seconds"):
         load(routes % "retry: {deadline_seconds: 2, min_attempt_seconds: 2}", providers)
+
+
+def test_models_declared_per_account(providers: dict) -> None:
+    table = load(
+        """
+providers:
+  oa:
+    plugin: openai
+    api_key: k
+    models:
+      gpt-image-3: {like: gpt-image-2.5-sunburst, capabilities: {max_n: 4}}
+      house: {like: gpt-image-3, capabilities: {output_formats: [png]}}
+      gpt-image-2: {capabilities: {backgrounds: [transparent, opaque, auto]}}
+      gpt-image-1: {capabilities: {max_n: 2}}
+models:
+  gpt-image-3: [{provider: oa}]
+  house: [{provider: oa}]
+  gpt-image-2: [{provider: oa}]
+  gpt-image-1: [{provider: oa}]
+  gpt-image-1.5: [{provider: oa}]
+""",
+        providers,
+    )
+    caps = {model: route.targets[0].capabilities for model, route in table.models.items()}
+    assert caps["gpt-image-3"].max_n == 4 and "gif" in caps["gpt-image-3"].output_formats
+    assert caps["house"].max_n == 4 and caps["house"].output_formats == {"png"} and caps["house"].markup
+    assert caps["gpt-image-2"].backgrounds == {"transparent", "opaque", "auto"}
+    assert not caps["gpt-image-2"].markup  # the rest stays gpt-image-2's
+    assert (
+        caps["gpt-image-1"].max_n == 2 and caps["gpt-image-1"].retired is not None
+    )  # same model: still retired
+    assert caps["gpt-image-3"].retired is None
+    assert caps["gpt-image-1.5"].max_n == 10  # undeclared: the provider's table
+
+
+@pytest.mark.parametrize(
+    ("declarations", "path", "words"),
+    [
+        ("{a: {like: b}, b: {like: a}}", "providers.oa.models.b.like", "cycle"),
+        ("{a: {capabilities: {max_n: many}}}", "providers.oa.models.a.capabilities.max_n", "Expected `int`"),
+        ("{a: {capabilities: {sparkle: 1}}}", "providers.oa.models.a.capabilities", "sparkle"),
+        ("{a: {price: 1}}", "providers.oa.models.a", "price"),
+    ],
+)
+def test_broken_declarations_name_their_key(
+    providers: dict, declarations: str, path: str, words: str
+) -> None:
+    with pytest.raises(RoutesError) as error:
+        load(f"providers: {{oa: {{plugin: openai, api_key: k, models: {declarations}}}}}", providers)
+    assert error.value.path.startswith(path) and words in error.value.message, error.value
+
+
+def test_a_declared_like_the_provider_does_not_know_is_a_load_error(providers: dict) -> None:
+    text = """
+providers:
+  st: {plugin: stability, api_key: k, models: {sd9: {like: sd-nothing}}}
+models:
+  sd9: [{provider: st}]
+"""
+    with pytest.raises(RoutesError) as error:
+        load(text, providers)
+    assert error.value.path == "providers.st.models.sd9.like" and "sd-nothing" in error.value.message
+
+
+def test_unknown_params_policy(providers: dict) -> None:
+    table = load(
+        """
+providers: {oa: {plugin: openai, api_key: k}, local: {plugin: offline}}
+models:
+  strict: {targets: [{provider: oa, upstream_model: gpt-image-2}], unknown_params: refuse}
+  open: {targets: [{provider: local}, {provider: oa, upstream_model: gpt-image-2}], unknown_params: forward}
+""",
+        providers,
+    )
+    assert table.models["strict"].unknown_params == "refuse"
+    with pytest.raises(RoutesError) as error:
+        load(
+            "providers: {local: {plugin: offline}}\n"
+            "models: {m: {targets: [{provider: local}], unknown_params: forward}}",
+            providers,
+        )
+    assert error.value.path == "models.m.unknown_params" and "dialect" in error.value.message

@@ -137,7 +137,11 @@ def test_auto_values_are_dropped_when_not_native() -> None:
         (GPT_LIKE, {"stream": True, "output_format": "gif"}, "stream"),
         (GPT_LIKE, {"stream": True, "size": "640x480"}, "size"),
         (GPT_LIKE, {"prompt": None}, "prompt"),
-        (URL_MODEL, {"moderation": "low"}, "moderation"),
+        (URL_MODEL, {"complexity": "high"}, "complexity"),
+        (GPT_LIKE, {"output_format": "gif"}, "output_format"),
+        (GPT_LIKE, {"output_format": "svg"}, "output_format"),
+        (GPT_LIKE, {"frame_count": 4}, "frame_count"),
+        (GPT_LIKE, {"quality": "xhigh"}, "quality"),
         (URL_MODEL, {"input_fidelity": "high"}, "input_fidelity"),
     ],
 )

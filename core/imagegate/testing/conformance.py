@@ -43,7 +43,14 @@ import pytest
 import yaml
 from aiohttp import web
 
-from ..capabilities import ALPHA_FORMATS, ModelCapabilities, parse_size, ratio_value, round_to_multiple
+from ..capabilities import (
+    ALPHA_FORMATS,
+    END_USER_FIELDS,
+    ModelCapabilities,
+    parse_size,
+    ratio_value,
+    round_to_multiple,
+)
 from ..config import Target, load_routes
 from ..planner import make_plan
 from ..plugins import build_plugin_manager, collect_providers
@@ -436,10 +443,15 @@ def capability_problems(caps: ModelCapabilities) -> list[str]:
     )
     check(edits or not caps.mask, "mask=True needs the edit operation")
     check(edits or not caps.input_fidelity, "input_fidelity=True needs the edit operation")
+    check(edits or not caps.markup, "markup=True needs the edit operation")
     check(caps.max_prompt_chars is None or caps.max_prompt_chars >= 1, "max_prompt_chars must be at least 1")
     if caps.extra_params is not None:
         clash = caps.extra_params & KNOWN_FIELDS
         check(not clash, f"extra_params must not name parameters of the Images API: {sorted(clash)}")
+    check(
+        caps.end_user_fields <= END_USER_FIELDS,
+        f"end_user_fields must be among {sorted(END_USER_FIELDS)}",
+    )
     problems.extend(_size_problems(caps))
     return problems
 
