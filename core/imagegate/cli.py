@@ -14,7 +14,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +37,36 @@ DEFAULT_ROUTES = "routes.yaml"
 ROUTES_VARIABLE = "IMAGEGATE_ROUTES"
 ADMIN_KEY_VARIABLE = "IMAGEGATE_ADMIN_KEY"
 DEFAULT_URL = "http://127.0.0.1:8000"
+ROUTES_HELP = (
+    f"the routing table: this file, else ${ROUTES_VARIABLE}, else ./{DEFAULT_ROUTES}, else the default table "
+    "shipped inside the package"
+)
+
+
+def find_routes(explicit: str | None, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(path, where it came from) of the routes file to use: ``explicit`` (``--routes``), else
+    ``$IMAGEGATE_ROUTES``, else ``./routes.yaml`` if it exists, else the table shipped in the package."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return explicit, "given"
+    if environ.get(ROUTES_VARIABLE):
+        return environ[ROUTES_VARIABLE], f"${ROUTES_VARIABLE}"
+    if Path(DEFAULT_ROUTES).is_file():
+        return DEFAULT_ROUTES, "found in the current directory"
+    return str(resources.files(__package__).joinpath(DEFAULT_ROUTES)), "the default shipped with imagegate"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="imagegate", description="OpenAI-compatible image gateway.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the gateway")
-    serve.add_argument("--routes", default=os.environ.get(ROUTES_VARIABLE, DEFAULT_ROUTES))
+    serve.add_argument("--routes", help=ROUTES_HELP)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--log-level", default="info")
     check = commands.add_parser("check", help="validate a routes file and print the resolved table")
-    check.add_argument("routes", nargs="?", default=os.environ.get(ROUTES_VARIABLE, DEFAULT_ROUTES))
+    check.add_argument("routes", nargs="?", help=ROUTES_HELP)
     check.add_argument(
         "-v",
         "--verbose",
@@ -103,15 +121,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    routes, origin = find_routes(args.routes)
     try:  # refuse a broken file before binding the port
-        table, _ = _load(args.routes)
+        table, _ = _load(routes)
     except RoutesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    print(f"imagegate: routes from {Path(routes).resolve()} ({origin})", file=sys.stderr)
     for warning in (open_access_warning(table, args.host, args.port), workers_warning(table, args.workers)):
         if warning is not None:
             print(f"warning: {warning}", file=sys.stderr)
-    os.environ[ROUTES_VARIABLE] = args.routes
+    os.environ[ROUTES_VARIABLE] = routes
     with contextlib.ExitStack() as cleanup:
         if args.workers > 1 and MULTIPROCESS_VARIABLE not in os.environ:
             # Each worker counts its metrics in files here; /metrics adds them up (imagegate.metrics).
@@ -216,7 +236,7 @@ def app_from_environment():  # type: ignore[no-untyped-def]
     """The uvicorn factory used by ``serve`` (each worker process builds its own app)."""
     from .app import create_app
 
-    return create_app(os.environ.get(ROUTES_VARIABLE, DEFAULT_ROUTES))
+    return create_app(find_routes(None)[0])
 
 
 def _load(path: str) -> tuple[RouteTable, PluginManager]:
@@ -225,9 +245,10 @@ def _load(path: str) -> tuple[RouteTable, PluginManager]:
     return load_routes(path, providers, os.environ, manager.unavailable()), manager
 
 
-def _check(path: str, verbose: bool) -> int:
-    """Validate ``path`` exactly as a running gateway validates a reload (the same loader): exit 0 when a
-    reload would take it, 1 when it would keep the old table."""
+def _check(explicit: str | None, verbose: bool) -> int:
+    """Validate the routes file exactly as a running gateway validates a reload (the same loader): exit 0
+    when a reload would take it, 1 when it would keep the old table."""
+    path, _ = find_routes(explicit)
     try:
         table, manager = _load(path)
     except RoutesError as exc:

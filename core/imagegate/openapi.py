@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from . import __version__
+from .images import CONTENT_TYPES
 from .request import ImageParams
 
 
@@ -41,10 +42,12 @@ class ImagesResponse(msgspec.Struct, omit_defaults=True):
     quality: str | None = None
     size: str | None = None
     usage: dict[str, Any] | None = None
+    safety_identifier: str | None = None
+    svg_usage: dict[str, Any] | None = None
 
 
 class ImageReference(msgspec.Struct):
-    image_url: str  # a data URL: data:image/png;base64,...
+    image_url: str  # a data URL (data:image/png;base64,...) or an http(s) URL the gateway fetches
 
 
 class Model(msgspec.Struct):
@@ -146,8 +149,14 @@ def openapi_document(models: tuple[str, ...] = ()) -> dict[str, Any]:
     if models:
         params["properties"]["model"] = {"anyOf": [{"enum": list(models)}, {"type": "null"}], "default": None}
     references = {"type": "array", "items": _ref("ImageReference"), "minItems": 1}
-    edit_json = _form(["prompt", "images"], {"images": references, "mask": _ref("ImageReference")})
-    edit_multipart = _form(["prompt"], {"image": BINARY_FILES, "image[]": BINARY_FILES, "mask": BINARY_FILE})
+    edit_json = _form(
+        ["prompt", "images"],
+        {"images": references, "mask": _ref("ImageReference"), "markup": _ref("ImageReference")},
+    )
+    edit_multipart = _form(
+        ["prompt"],
+        {"image": BINARY_FILES, "image[]": BINARY_FILES, "mask": BINARY_FILE, "markup": BINARY_FILE},
+    )
     # One of `image` and `image[]` is required in an edit; OpenAPI cannot say "one of two fields", so the
     # document requires `image` (the SDK's spelling for one image) and the gateway also takes `image[]`.
     edit_multipart["allOf"][1]["required"].append("image")
@@ -184,8 +193,8 @@ def openapi_document(models: tuple[str, ...] = ()) -> dict[str, Any]:
                         "200": {
                             "description": "The image",
                             "content": {
-                                f"image/{fmt}": {"schema": BINARY_FILE}
-                                for fmt in ("png", "jpeg", "webp", "gif")
+                                content_type: {"schema": BINARY_FILE}
+                                for content_type in CONTENT_TYPES.values()
                             },
                         },
                         **_errors(404),

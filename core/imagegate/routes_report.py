@@ -56,6 +56,8 @@ def _describe_target(target: Target, weighted: bool, verbose: bool) -> list[str]
         f"    -> {target.label}{weight}  ops={','.join(sorted(caps.operations))} "
         f"sizes: {caps.sizes.describe()}{unusable}"
     ]
+    if caps.retired is not None:
+        lines.append(f"       note: {target.upstream_model} was {caps.retired.describe()}")
     prices = [target.prices.get(operation) for operation in sorted(caps.operations)]
     if all(price == prices[0] for price in prices):  # one line when every operation costs the same
         lines.append(f"       price: {_describe_price(prices[0])}")
