@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "prepare-store",
         help="create the S3 bucket of server.image_store if it is missing and set its lifecycle rule",
     )
-    prepare.add_argument("--routes", default=os.environ.get(ROUTES_VARIABLE, DEFAULT_ROUTES))
+    prepare.add_argument("--routes", help=ROUTES_HELP)
     prepare.add_argument(
         "--wait",
         type=float,
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "prepare-store":
-        return _prepare_store(args.routes, args.wait)
+        return _prepare_store(find_routes(args.routes)[0], args.wait)
     if args.command == "serve":
         return _serve(args)
     if args.command == "check":
