@@ -93,14 +93,15 @@ def check_image(
     header: ImageHeader,
     head: bytes,
     tail: bytes,
-    length: int,
+    length: int | None,
     max_pixels: int | None,
     *,
     whole_jpeg: bool = False,
 ) -> None:
     """Refuse an image whose header declares more than ``max_pixels`` pixels, or whose bytes stop before its
     end. ``head`` and ``tail`` are its first and last bytes (at least 12 and :data:`TAIL_BYTES`), ``length``
-    its size in bytes. PNG must end with its IEND chunk and WebP must be as long as its RIFF header says.
+    its size in bytes (``None``: unknown, and a WebP's length goes unchecked). PNG must end with its IEND chunk
+    and WebP must be as long as its RIFF header says.
     JPEG must end with its end-of-image marker only when ``whole_jpeg`` is set (images an upstream made):
     uploads may carry data after the marker (phones append motion photos), and Pillow decodes a truncated
     JPEG without complaint."""
@@ -113,7 +114,7 @@ def check_image(
         )
     if header.format == "png" and b"IEND" not in tail:
         raise ImageProblem("is a truncated PNG (it stops before its end)")
-    if header.format == "webp" and length < int.from_bytes(head[4:8], "little") + 8:
+    if header.format == "webp" and length is not None and length < int.from_bytes(head[4:8], "little") + 8:
         raise ImageProblem("is a truncated WebP (it stops before its end)")
     if header.format == "jpeg" and whole_jpeg and b"\xff\xd9" not in tail:
         raise ImageProblem("is a truncated JPEG (it stops before its end)")

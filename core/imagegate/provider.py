@@ -188,6 +188,25 @@ class ResultImage:
         """The base64 text for a response body: the upstream's own JSON literal when untouched."""
         return self._b64_json_literal if self._b64_json_literal is not None else self.b64()
 
+    def ends(self, head: int, tail: int) -> tuple[bytes, bytes] | None:
+        """The first ``head`` and last ``tail`` bytes of an image held as base64, decoding only those two ends
+        of the text; ``None`` when the bytes are already decoded or the ends cannot be decoded on their own
+        (JSON escapes in them). The tail is right only if the base64 is padded: a caller doubting it decodes
+        the whole image."""
+        if self._data is not None:
+            return None
+        literal = self._b64_json_literal
+        text: str | memoryview | None = self._b64 if literal is None else memoryview(literal)[1:-1]
+        head_chars, tail_chars = -(-head // 3) * 4, -(-tail // 3) * 4 + 4
+        if text is None or len(text) <= head_chars + tail_chars:
+            return None
+        try:
+            return b64decode(text[:head_chars], validate=True)[:head], b64decode(
+                text[-tail_chars:], validate=True
+            )[-tail:]
+        except (binascii.Error, ValueError):
+            return None
+
     def data(self) -> bytes:
         if self._data is None:
             literal = self._b64_json_literal

@@ -10,6 +10,7 @@ deadline tests, where the deadline must pass in real time."""
 from __future__ import annotations
 
 import base64
+import io
 import random
 import zlib
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import openai
 import pytest
 from aiohttp import web
 from imagegate.router import Router
+from PIL import Image
 
 from tests.emulators import pixelworks
 from tests.emulators.faulty import API_KEY, AsUrl, Claims, FaultyUpstream, Garbage, Slow, serve_faulty
@@ -133,6 +135,20 @@ def test_a_retried_bad_body_then_a_good_one_is_a_success(setup: Setup) -> None:
     setup.a.then(Garbage())
     assert images_of(generate(setup, "a-only")) == [("png", 1024, 1024)]
     assert setup.a.steps_taken == ["Garbage", "Ok"]
+
+
+def big_exif_jpeg() -> bytes:
+    """A real JPEG whose header runs past 64 KB (a long EXIF block): its ends alone do not show its header."""
+    image = Image.new("RGB", (1024, 1024), (10, 80, 160))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=b"Exif\x00\x00" + bytes(65_000))
+    return buffer.getvalue()
+
+
+def test_a_good_image_the_quick_check_cannot_vouch_for_is_still_delivered(setup: Setup) -> None:
+    setup.a.then(Garbage(data=big_exif_jpeg()))
+    result = generate(setup, "a-only")
+    assert images_of(result)[0][1:] == (1024, 1024) and setup.a.steps_taken == ["Garbage"]
 
 
 def test_the_size_reported_is_read_from_the_image_not_the_upstreams_claim(setup: Setup) -> None:

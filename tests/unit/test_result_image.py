@@ -30,3 +30,18 @@ def test_replacing_data_drops_every_older_form() -> None:
     image = ResultImage(b64_json=msgspec.Raw(msgspec.json.encode(B64)))
     image.replace_data(b"new")
     assert image.b64() == base64.b64encode(b"new").decode() and image.b64_json_value() == image.b64()
+
+
+def test_ends_decode_only_the_two_ends_of_the_base64() -> None:
+    data = bytes(range(256)) * 400  # 100 KB
+    text = base64.b64encode(data).decode()
+    assert ResultImage(b64_json=text).ends(1000, 64) == (data[:1000], data[-64:])
+    # Escaped slashes in the middle do not matter; in an end, that end cannot be decoded alone.
+    middle = len(text) // 2
+    escaped = text[:middle] + text[middle:].replace("/", "\\/", 3)
+    literal = ResultImage(b64_json=msgspec.Raw(msgspec.json.encode(text)[:1] + escaped.encode() + b'"'))
+    assert literal.ends(1000, 64) == (data[:1000], data[-64:])
+    assert (
+        ResultImage(b64_json=msgspec.Raw(('"' + B64.replace("/", "\\/") + '"').encode())).ends(30, 30) is None
+    )
+    assert ResultImage(data=data).ends(10, 10) is None  # decoded already: nothing to save
