@@ -117,15 +117,25 @@ def _form(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _image_operation(summary: str, content: dict[str, Any]) -> dict[str, Any]:
+# stream=true: server-sent events (docs/streaming.md), each `event: <type>` and `data: <JSON>`.
+EVENT_STREAM = {
+    "text/event-stream": {
+        "schema": {
+            "type": "string",
+            "description": "With stream=true: image_generation.* (edits: image_edit.*) partial_image and "
+            "completed events, keep-alive comments, and an error event if the answer fails after it started",
+        }
+    }
+}
+
+
+def _image_operation(summary: str, content: dict[str, Any], *, streams: bool = True) -> dict[str, Any]:
+    answer = {**_json("ImagesResponse"), **(EVENT_STREAM if streams else {})}
     return {
         "post": {
             "summary": summary,
             "requestBody": {"required": True, "content": content},
-            "responses": {
-                "200": {"description": "Images", "content": _json("ImagesResponse")},
-                **IMAGE_ERRORS,
-            },
+            "responses": {"200": {"description": "Images", "content": answer}, **IMAGE_ERRORS},
         }
     }
 
@@ -180,7 +190,7 @@ def openapi_document(models: tuple[str, ...] = ()) -> dict[str, Any]:
                 },
             ),
             "/v1/images/variations": _image_operation(
-                "Create variations of an image", {"multipart/form-data": {"schema": variation}}
+                "Create variations of an image", {"multipart/form-data": {"schema": variation}}, streams=False
             ),
             "/v1/models": _get("The models this gateway routes", "ModelList", 401),
             "/v1/images/hosted/{name}": {
