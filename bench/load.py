@@ -3,7 +3,9 @@ one's body has been read in full. Runs in its own process (several may share one
 JSON. ``python -m bench.load SPEC.json``
 
 Every process starts at the same wall-clock instant (``start_at``), warms up, then measures a common window:
-throughput counts answers completed inside it, latencies are those of requests started inside it.
+throughput counts answers completed inside it, latencies are those of requests started inside it. With
+``first_event`` (streamed answers), the body is read as it arrives and the time to its first bytes (the first
+event) is recorded too.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ class LoadSpec(msgspec.Struct, kw_only=True):
     body_text: str | None = None
     content_type: str = "application/json"
     headers: dict[str, str] = {}
+    first_event: bool = False  # also time the first bytes of each answer
 
 
 class LoadResult(msgspec.Struct, kw_only=True):
     latencies: list[float]  # seconds, requests started in the window
+    first_events: list[float] = []  # seconds to the answer's first bytes, same requests (with first_event)
     completed_in_window: int
     window: float
     errors: dict[str, int]  # status (or exception name) -> count, over the whole run
@@ -46,6 +50,7 @@ async def run(spec: LoadSpec) -> LoadResult:
     window_start = spec.start_at + spec.warmup
     window_end = window_start + spec.duration
     latencies: list[float] = []
+    first_events: list[float] = []
     completed = 0
     received = 0
     errors: dict[str, int] = {}
@@ -55,9 +60,16 @@ async def run(spec: LoadSpec) -> LoadResult:
         nonlocal completed, received
         while (started_wall := time.time()) < window_end:
             started = time.perf_counter()
+            first_bytes = 0.0
             try:
                 async with session.post(spec.url, data=body, headers=headers) as response:
-                    content = await response.read()
+                    if spec.first_event:
+                        parts = [await response.content.readany()]
+                        first_bytes = time.perf_counter() - started
+                        parts.append(await response.read())
+                        content = b"".join(parts)
+                    else:
+                        content = await response.read()
                     status = response.status
             except (aiohttp.ClientError, TimeoutError) as exc:
                 status, content = 0, f"{type(exc).__name__}: {exc}".encode()
@@ -73,6 +85,8 @@ async def run(spec: LoadSpec) -> LoadResult:
                 received += len(content)
             if window_start <= started_wall:
                 latencies.append(elapsed)
+                if spec.first_event:
+                    first_events.append(first_bytes)
 
     connector = aiohttp.TCPConnector(limit=spec.concurrency)
     timeout = aiohttp.ClientTimeout(total=300)
@@ -82,6 +96,7 @@ async def run(spec: LoadSpec) -> LoadResult:
         await asyncio.gather(*(worker(session) for _ in range(spec.concurrency)))
     return LoadResult(
         latencies=latencies,
+        first_events=first_events,
         completed_in_window=completed,
         window=spec.duration,
         errors=errors,

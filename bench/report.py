@@ -113,6 +113,23 @@ def _run_targets(report: Any, name: str) -> list[dict[str, object]]:
     return targets
 
 
+def _stream_summary(report: Any) -> list[str]:
+    """The gateway's streamed answers against the same request unstreamed (issue 12)."""
+    lines = []
+    for concurrency in (1, 8):
+        plain = _find(report, "generate", "gateway", concurrency)
+        for case in ("stream-final", "stream"):
+            streamed = _find(report, case, "gateway", concurrency)
+            if not (plain and streamed and streamed.first_event_p50_ms is not None):
+                continue
+            lines.append(
+                f"  c={concurrency} gateway {case}: first event p50 {streamed.first_event_p50_ms:.2f} ms, whole "
+                f"answer {streamed.p50_ms:.2f} ms, CPU {streamed.server_cpu_ms_per_request} ms/req; "
+                f"unstreamed: answer p50 {plain.p50_ms:.2f} ms, CPU {plain.server_cpu_ms_per_request} ms/req"
+            )
+    return lines
+
+
 def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
@@ -136,6 +153,7 @@ COLUMNS = (
     ("req/s", "8.1f"),
     ("p50 ms", "8.2f"),
     ("p99 ms", "8.2f"),
+    ("1st ev", "7.2f"),
     ("thr/pass", "8.2f"),
     ("+p50/pass", "+9.2f"),
     ("+p50/dir", "+8.2f"),
@@ -221,6 +239,7 @@ def render(report: Any) -> str:
                     run.throughput,
                     run.p50_ms,
                     run.p99_ms,
+                    run.first_event_p50_ms,
                     ratio,
                     over_pass,
                     over_direct,
@@ -246,6 +265,9 @@ def render(report: Any) -> str:
         f"peak RSS over all runs {report.gateway_peak_rss_mb:.0f} MB",
         "url: the pass-through has no URL mode; compare the gateway's url row with the generate rows "
         "(same upstream answer, returned as base64).",
+        "stream, stream-final: stream=true with 2 previews / none; '1st ev' is the p50 time to the first event "
+        "(the pass-through buffers the upstream's whole stream); compare with the generate rows.",
+        *_stream_summary(report),
         "",
         "targets (issue 7):",
     ]

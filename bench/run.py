@@ -116,6 +116,7 @@ class Request:
     body_text: str | None = None
     body_file: Path | None = None
     content_type: str = "application/json"
+    first_event: bool = False  # a streamed answer: time its first event too
 
     def body(self) -> bytes:
         return self.body_file.read_bytes() if self.body_file else (self.body_text or "").encode()
@@ -163,6 +164,7 @@ class RunResult:
     peak_rss_mb: float | None  # the target's RSS high-water mark during the run (None for the emulator)
     sampled_rss_mb: float | None  # the largest 10 ms RSS sample
     generator_late_ms: float  # how late the slowest generator started after the common instant
+    first_event_p50_ms: float | None = None  # streamed answers: time to the first event
 
 
 @dataclass(slots=True)
@@ -194,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated levels (default 1,8,32)")
     parser.add_argument(
         "--cases",
-        default="generate,edit,url,fanout,one-call,big-edit",
-        help="comma-separated subset of: generate, edit, url, fanout, one-call, big-edit",
+        default="generate,edit,url,stream,stream-final,fanout,one-call,big-edit",
+        help="comma-separated subset of: generate, edit, url, stream, stream-final, fanout, one-call, big-edit",
     )
     parser.add_argument("--duration", type=float, help="seconds of each measured window (overrides)")
     parser.add_argument(
@@ -439,6 +441,16 @@ class Bench:
             GENERATIONS,
             body_text=json_text(model=MODEL, prompt=PROMPT, size="1024x1024", response_format="url"),
         )
+        streamed = {
+            name: Request(
+                GENERATIONS,
+                body_text=json_text(
+                    model=MODEL, prompt=PROMPT, size="1024x1024", stream=True, partial_images=partials
+                ),
+                first_event=True,
+            )
+            for name, partials in (("stream", 2), ("stream-final", 0))
+        }
         slow_path = f"/lat/{self.args.latency_ms}{GENERATIONS}"
         one_direct = Request(slow_path, body_text=json_text(model=MODEL, prompt=PROMPT, n=1))
         one_gateway = Request(GENERATIONS, body_text=json_text(model=FANOUT_MODEL, prompt=PROMPT, n=1))
@@ -449,6 +461,16 @@ class Bench:
             Case("generate", dict.fromkeys(every, generate), b64_check(result_png, 1)),
             Case("edit", dict.fromkeys(every, edit), b64_check(result_png, 1)),
             Case("url", dict.fromkeys(self.gateways, url), self._url_check(result_png)),
+            # Streamed: two previews and the image (3 events), or the image alone; compare with generate.
+            Case(
+                "stream", dict.fromkeys(every, streamed["stream"]), events_check(result_png, 3), levels=(1, 8)
+            ),
+            Case(
+                "stream-final",
+                dict.fromkeys(every, streamed["stream-final"]),
+                events_check(result_png, 1),
+                levels=(1, 8),
+            ),
             Case(
                 "one-call",
                 {"direct": one_direct} | dict.fromkeys(self.gateways, one_gateway),
@@ -563,6 +585,7 @@ class Bench:
                 body_text=request.body_text,
                 content_type=request.content_type,
                 headers={"Authorization": f"Bearer {API_KEY}"},
+                first_event=request.first_event,
             )
             spec_path = self.work / f"load-{index}.json"
             spec_path.write_bytes(msgspec.json.encode(spec))
@@ -581,6 +604,7 @@ def summarize(case: str, target: str, concurrency: int, samples: list[Sample]) -
     """One table row from the rounds of a run."""
     loads = [load for sample in samples for load in sample.loads]
     latencies = sorted(latency for load in loads for latency in load.latencies)
+    first_events = sorted(latency for load in loads for latency in load.first_events)
     completed = sum(load.completed_in_window for load in loads)
     duration = sum(sample.duration for sample in samples)
     errors: dict[str, int] = {}
@@ -610,6 +634,7 @@ def summarize(case: str, target: str, concurrency: int, samples: list[Sample]) -
         p50_ms=percentile_ms(latencies, 0.50),
         p90_ms=percentile_ms(latencies, 0.90),
         p99_ms=percentile_ms(latencies, 0.99),
+        first_event_p50_ms=percentile_ms(first_events, 0.50) if first_events else None,
         mean_ms=round(statistics.fmean(latencies) * 1000, 2) if latencies else math.nan,
         max_ms=round(latencies[-1] * 1000, 2) if latencies else math.nan,
         errors=errors,
@@ -688,6 +713,22 @@ def b64_check(expected: bytes, count: int) -> Callable[[bytes], str | None]:
             return f"{len(data)} images instead of {count}"
         if any(base64.b64decode(item.get("b64_json", "")) != expected for item in data):
             return "an image differs from the upstream's"
+        return None
+
+    return check
+
+
+def events_check(expected: bytes, count: int) -> Callable[[bytes], str | None]:
+    """A streamed answer: ``count`` events, the last one completed with the upstream's image."""
+    import base64
+
+    def check(body: bytes) -> str | None:
+        frames = [frame for frame in body.split(b"\n\n") if frame.startswith(b"event: ")]
+        if len(frames) != count:
+            return f"{len(frames)} events instead of {count}: {body[:200]!r}"
+        last = msgspec.json.decode(frames[-1].partition(b"\ndata: ")[2])
+        if last.get("type") != "image_generation.completed" or base64.b64decode(last["b64_json"]) != expected:
+            return f"the last event is not the upstream's completed image: {frames[-1][:200]!r}"
         return None
 
     return check

@@ -48,6 +48,18 @@ def test_broadcast_hooks(tmp_path: Path) -> None:
     assert recorder.events == [("startup", True), ("received", ("m", "r1")), ("ready", ("r1", 2))]
 
 
+def test_a_stream_is_ready_with_the_body_it_stands_for(tmp_path: Path) -> None:
+    """A streamed answer calls the hooks too: ready, once it ends, with the body the images would have made."""
+    recorder = Recorder()
+    with serve_gateway(ROUTES % (tmp_path / "img"), tmp_path, plugins=[recorder]) as url:
+        body = {"model": "m", "prompt": "p", "n": 3, "size": "64x64", "stream": True, "partial_images": 1}
+        with httpx.stream(
+            "POST", url + "/v1/images/generations", headers={"x-request-id": "s1"}, json=body
+        ) as r:
+            assert r.status_code == 200 and r.read().count(b"event: image_generation.completed") == 3
+    assert recorder.events[1:] == [("received", ("m", "s1")), ("ready", ("s1", 3))]
+
+
 def test_check_valid_file(tmp_path: Path, capsys) -> None:
     routes = tmp_path / "routes.yaml"
     routes.write_text(ROUTES % (tmp_path / "img"))

@@ -48,7 +48,7 @@ CLOSED = _Marker("closed")  # the client went away
 class _Event:
     __slots__ = ("data", "partial")
 
-    def __init__(self, data: bytes, partial: bool) -> None:
+    def __init__(self, data: bytearray, partial: bool) -> None:
         self.data, self.partial = data, partial
 
 
@@ -70,6 +70,7 @@ class EventStream:
         self._first: _Item = KEEPALIVE
         self._finished = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._encoder = msgspec.json.Encoder()
 
     # --- the production's side ------------------------------------------------------------------------
 
@@ -81,7 +82,7 @@ class EventStream:
 
     async def _send(self, event: str, body: dict[str, Any], *, partial: bool) -> None:
         self.started = True
-        data = frame(event, msgspec.json.encode({"type": event, **body}))
+        data = frame(event, {"type": event, **body}, self._encoder)
         await self._queue.put(_Event(data, partial))
 
     def start(self, production: Coroutine[Any, Any, None], receive: Receive) -> None:
@@ -149,7 +150,7 @@ class EventStream:
         finally:
             self.close()
 
-    def _chunk(self, item: _Item) -> bytes:
+    def _chunk(self, item: _Item) -> bytes | bytearray:
         """The bytes for ``item``, noting what was sent."""
         record = self.record
         if item is KEEPALIVE:
@@ -157,7 +158,7 @@ class EventStream:
             return comment("keep-alive")
         if isinstance(item, GatewayError):
             record.outcome = item.code or item.type
-            return frame("error", msgspec.json.encode({"type": "error", **item.body()}))
+            return frame("error", {"type": "error", **item.body()}, self._encoder)
         assert isinstance(item, _Event)
         if record.first_event_ms is None:
             record.first_event_ms = round((time.perf_counter() - self.request.started) * 1000)

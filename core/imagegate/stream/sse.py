@@ -1,73 +1,99 @@
 """Server-sent events framing (https://html.spec.whatwg.org/multipage/server-sent-events.html).
 
-:class:`SSEDecoder` turns the bytes of an upstream's event stream into :class:`UpstreamEvent` s as they arrive:
-events can be megabytes on one ``data:`` line, so each byte is scanned once and copied once. :func:`frame`
-and :func:`comment` write the gateway's own events.
+:class:`SSEDecoder` turns the bytes of an upstream's event stream into :class:`UpstreamEvent` s as they arrive.
+Events can be megabytes on one ``data:`` line, arriving in many chunks: a line is kept as the pieces of the
+chunks it spans, line ends are found with ``bytes.find`` (memchr), and a data line is copied once, when it is
+complete. :func:`frame` and :func:`comment` write the gateway's own events (a frame is a ``bytearray``, which
+the server writes as it would ``bytes``, saving a copy of each image).
 """
 
 from __future__ import annotations
 
-import re
+from typing import Any
+
+import msgspec
 
 from ..provider import UpstreamEvent
 
-_LINE_END = re.compile(rb"[\r\n]")
+Piece = tuple[bytes, int, int]  # chunk, start, end: a slice not yet copied
 
 
 class SSEDecoder:
     def __init__(self) -> None:
-        self._buffer = bytearray()
-        self._scanned = 0  # bytes of the buffer already known to hold no line end
+        self._pieces: list[Piece] = []  # the line being read, when it started in an earlier chunk
+        self._after_cr = False  # the last chunk ended with CR: an LF opening the next one belongs to it
         self._event: str | None = None
         self._data: list[bytes] = []
 
     def feed(self, chunk: bytes) -> list[UpstreamEvent]:
         """The events completed by ``chunk``."""
-        self._buffer += chunk
         events: list[UpstreamEvent] = []
-        start = 0
-        while (found := _LINE_END.search(self._buffer, max(start, self._scanned))) is not None:
-            end = found.start()
-            if self._buffer[end] == 13:  # CR: a line end alone or as CRLF; wait to see which
-                if end + 1 == len(self._buffer):
-                    self._scanned = end
-                    break
-                following = end + 2 if self._buffer[end + 1] == 10 else end + 1
+        start, length = 0, len(chunk)
+        if self._after_cr:
+            self._after_cr = False
+            start = 1 if chunk[:1] == b"\n" else 0
+        while start < length:
+            newline = chunk.find(b"\n", start)
+            carriage = chunk.find(b"\r", start, newline if newline >= 0 else length)
+            if carriage >= 0:  # CR or CRLF ends the line
+                end = carriage
+                following = carriage + (2 if chunk[carriage + 1 : carriage + 2] == b"\n" else 1)
+                self._after_cr = carriage + 1 == length
+            elif newline >= 0:
+                end, following = newline, newline + 1
             else:
-                following = end + 1
-            event = self._line(bytes(memoryview(self._buffer)[start:end]))
+                self._pieces.append((chunk, start, length))
+                break
+            self._pieces.append((chunk, start, end))
+            event = self._line(self._pieces)
+            self._pieces = []
             if event is not None:
                 events.append(event)
             start = following
-        else:
-            self._scanned = len(self._buffer)
-        if start:
-            del self._buffer[:start]
-            self._scanned = max(0, self._scanned - start)
         return events
 
-    def _line(self, line: bytes) -> UpstreamEvent | None:
-        if not line:  # a blank line dispatches the event being read, if it has anything
-            if not self._data and self._event is None:
-                return None
-            event = UpstreamEvent(event=self._event, data=b"\n".join(self._data))
-            self._event, self._data = None, []
-            return event
-        if line[:1] == b":":  # a comment (keep-alive)
+    def _line(self, pieces: list[Piece]) -> UpstreamEvent | None:
+        chunk, start, end = pieces[0]
+        if len(pieces) == 1 and start == end:  # a blank line dispatches the event read so far, if any
+            return self._dispatch()
+        colon = chunk.find(b":", start, end)
+        if colon < 0 or (colon + 1 == end and len(pieces) > 1):
+            # The field name, or the space after it, runs into the next chunk: rare, and the line is joined.
+            line = _joined(pieces)
+            pieces, (chunk, start, end), colon = [(line, 0, len(line))], (line, 0, len(line)), line.find(b":")
+        if colon == start:  # a comment (keep-alive)
             return None
-        name, _, value = line.partition(b":")
-        if value[:1] == b" ":
-            value = value[1:]
+        name = chunk[start : colon if colon >= 0 else end]
+        value = end if colon < 0 else colon + 1
+        if chunk[value : value + 1] == b" ":
+            value += 1
         if name == b"data":
-            self._data.append(value)
+            self._data.append(_joined([(chunk, value, end), *pieces[1:]]))
         elif name == b"event":
-            self._event = value.decode("utf-8", "replace")
+            self._event = _joined([(chunk, value, end), *pieces[1:]]).decode("utf-8", "replace")
         return None  # id and retry mean nothing to the gateway; other fields are ignored, as the spec says
 
+    def _dispatch(self) -> UpstreamEvent | None:
+        if not self._data and self._event is None:
+            return None
+        event = UpstreamEvent(event=self._event, data=b"\n".join(self._data))
+        self._event, self._data = None, []
+        return event
 
-def frame(event: str, data: bytes) -> bytes:
-    """One event: ``event: NAME``, ``data: DATA`` (one line: JSON has no raw line breaks), a blank line."""
-    return b"".join((b"event: ", event.encode(), b"\ndata: ", data, b"\n\n"))
+
+def _joined(pieces: list[Piece]) -> bytes:
+    """The pieces as one ``bytes``: the one copy a line's bytes go through."""
+    return b"".join([memoryview(chunk)[start:end] for chunk, start, end in pieces])
+
+
+def frame(event: str, data: Any, encoder: msgspec.json.Encoder) -> bytearray:
+    """One event: ``event: NAME``, ``data: DATA`` (``data`` as JSON, on one line: JSON has no raw line
+    breaks), a blank line. Encoded straight into the frame: a megabyte image is copied once here."""
+    prefix = b"event: " + event.encode() + b"\ndata: "
+    buffer = bytearray(prefix)
+    encoder.encode_into(data, buffer, len(prefix))
+    buffer += b"\n\n"
+    return buffer
 
 
 def comment(text: str = "") -> bytes:
