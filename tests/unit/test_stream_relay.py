@@ -14,6 +14,7 @@ from imagegate.errors import UpstreamError
 from imagegate.planner import make_plan
 from imagegate.provider import PartialImage, ProviderResult, ResultImage, StreamItem, Usage
 from imagegate.request import ImageParams, ImageRequest
+from imagegate.results import ResultChecks
 from imagegate.stream.relay import CallRelay, StreamedImages
 from imagegate.stream.response import EventStream
 from imagegate_offline.provider import CAPABILITIES
@@ -46,14 +47,9 @@ def setup(count: int, first_index: int = 0) -> tuple[EventStream, StreamedImages
     events = EventStream("generate", 15, RequestRecord())
     images = StreamedImages()
     priced: list[ProviderResult] = []
-    delivery = Delivery(
-        transport=None,  # type: ignore[arg-type]  # base64 of bytes in hand: nothing to fetch or store
-        store=None,  # type: ignore[arg-type]
-        public_base_url="http://gateway",
-        download_max_bytes=1,
-        download_timeout=TIMEOUT,
-    )
-    relay = CallRelay(events, images, plan, CAPABILITIES, delivery, first_index, count, priced.extend)
+    delivery = Delivery(store=None, public_base_url="http://gateway")  # type: ignore[arg-type]  # base64 only
+    checks = ResultChecks(transport=None, download_max_bytes=1, max_pixels=10**6)  # type: ignore[arg-type]
+    relay = CallRelay(events, images, plan, CAPABILITIES, delivery, checks, first_index, count, priced.extend)
     return events, images, relay, priced
 
 
