@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from .capabilities import ALL_FORMATS, ModelCapabilities, SizeSpec
+from .capabilities import ALL_FORMATS, ModelCapabilities, Retirement, SizeSpec
 from .clients.pricing import Price
 from .config import RouteTable, Target, UnavailablePlugin
 
@@ -83,13 +83,17 @@ def capability_values(caps: ModelCapabilities) -> list[tuple[str, str]]:
     return [(name, _format(name, getattr(caps, name))) for name in caps.__struct_fields__]
 
 
+# What a field left None means, where "none" would mislead.
+NONE_MEANS = {"extra_params": "any (none refused)", "max_prompt_chars": "no limit", "retired": "no"}
+
+
 def _format(name: str, value: Any) -> str:
-    if isinstance(value, SizeSpec):
+    if isinstance(value, SizeSpec | Retirement):
         return value.describe()
     if isinstance(value, frozenset):
         return ", ".join(sorted(value)) or "(none)"
     if value is None:
-        return "any (none refused)" if name == "extra_params" else "no limit"
+        return NONE_MEANS.get(name, "none")
     return str(value)
 
 

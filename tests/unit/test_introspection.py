@@ -111,3 +111,19 @@ def test_an_unknown_key_lists_the_valid_keys(providers, routes: str, path: str, 
     assert message.startswith("unknown key '") and "(valid keys: " in message
     listed = message.partition("(valid keys: ")[2].rstrip(")").split(", ")
     assert set(valid.split(", ")) <= set(listed), listed
+
+
+def test_fields_left_none_say_what_none_means() -> None:
+    import datetime
+
+    from imagegate import ModelCapabilities, Retirement
+    from imagegate.routes_report import capability_values
+
+    values = dict(capability_values(ModelCapabilities(extra_params=None)))
+    assert (values["extra_params"], values["max_prompt_chars"], values["retired"]) == (
+        "any (none refused)",
+        "no limit",
+        "no",
+    )
+    retired = ModelCapabilities(retired=Retirement(date=datetime.date(2026, 3, 4), replacement="gpt-image-2"))
+    assert dict(capability_values(retired))["retired"] == "retired on 2026-03-04; use gpt-image-2 instead"
