@@ -53,6 +53,8 @@ FANOUT_MODEL = "gpt-image-1-one-per-call"
 PROMPT = "A lighthouse on a cliff at dusk, photorealistic"
 GENERATIONS = "/v1/images/generations"
 EDITS = "/v1/images/edits"
+# Hosted images (url case) expire fast and are cleaned every second, so a run does not fill the disk.
+STORE_EXPIRY = "ttl_seconds: 5, cleanup_interval_seconds: 1"
 LEAD_SECONDS = 0.5  # time given to a load generator process to start before the common start instant
 # glibc keeps freed memory instead of handing every megabyte-sized buffer back to the kernel and faulting it
 # in again on the next request (see README). Always used for the emulator and the load generators; used for
@@ -227,6 +229,17 @@ def main(argv: list[str] | None = None) -> int:
         "--candidate-malloc", choices=("default", "tuned"), help="malloc of the candidate (default: --malloc)"
     )
     parser.add_argument(
+        "--candidate-state",
+        metavar="REDIS_URL",
+        help="also run the gateway as target 'candidate' with server.shared_state on this Redis (with "
+        "--clients both, each request then checks and charges the client in Redis)",
+    )
+    parser.add_argument(
+        "--candidate-s3",
+        action="store_true",
+        help="also run the gateway as target 'candidate' with its image store on S3 (a SeaweedFS it starts)",
+    )
+    parser.add_argument(
         "--hold",
         type=float,
         default=0,
@@ -282,7 +295,9 @@ class Bench:
         self.base_env = base_env
         self.tool_env = base_env | TUNED_MALLOC
         self.env = self.tool_env if args.malloc == "tuned" else base_env
-        self.gateways = ("gateway", "candidate") if args.candidate_src else ("gateway",)
+        has_candidate = args.candidate_src or args.candidate_state or args.candidate_s3
+        self.gateways = ("gateway", "candidate") if has_candidate else ("gateway",)
+        self.state_prefix = f"imagegate-bench:{os.getpid()}-{int(time.time())}:"
         self.bases: dict[str, str] = {}
         self.pids: dict[str, int] = {}
 
@@ -306,6 +321,9 @@ class Bench:
                     "gateway_src": self.args.gateway_src,
                     "candidate_src": self.args.candidate_src,
                     "candidate_malloc": self.args.candidate_malloc or self.args.malloc,
+                    "clients": self.args.clients,
+                    "candidate_state": self.args.candidate_state,
+                    "candidate_s3": self.args.candidate_s3,
                 },
                 assets=assets.sizes(),
                 startup=startup,
@@ -370,45 +388,81 @@ class Bench:
             self.work / "passthrough.log",
             self.env,
         )
-        plain = routes_yaml(self.bases["direct"], self.work / "store", self.args.latency_ms)
-        routes, candidate_routes = self.work / "routes.yaml", self.work / "candidate-routes.yaml"
-        with_clients = self.args.clients or ""
-        routes.write_text(plain + (clients_yaml() if with_clients in ("gateway", "both") else ""))
-        candidate_routes.write_text(plain + (clients_yaml() if with_clients in ("candidate", "both") else ""))
+        routes = self.work / "routes.yaml"
+        routes.write_text(self._routes("gateway", self._local_store("store")))
         started: list[Service] = []
-        try:
-            emulator.start()
-            started.append(emulator)
-            startup = Startup(seconds_to_ready=[], idle_rss_mb=[])
-            gateway = None
-            for attempt in range(self.timing.startup_repeats):
-                gateway = self._gateway_service("gateway", routes, ports["gateway"])
-                startup.seconds_to_ready.append(round(gateway.start(), 3))
-                time.sleep(1.0)
-                startup.idle_rss_mb.append(mb(rss_bytes(gateway.pid)))
-                if attempt < self.timing.startup_repeats - 1:
-                    gateway.stop()
-            assert gateway is not None
-            started.append(gateway)
-            self.pids["gateway"] = gateway.pid
-            if self.args.candidate_src:
-                candidate = self._gateway_service("candidate", candidate_routes, ports["candidate"])
-                candidate.start()
-                started.append(candidate)
-                self.pids["candidate"] = candidate.pid
-            passthrough.start()
-            started.append(passthrough)
-            time.sleep(0.5)
-            self.pids |= {"direct": emulator.pid, "emulator": emulator.pid, "passthrough": passthrough.pid}
-            yield startup, passthrough
-        finally:
-            for service in reversed(started):
-                service.stop()
+        with contextlib.ExitStack() as stack:
+            candidate_routes = self.work / "candidate-routes.yaml"
+            candidate_routes.write_text(self._routes("candidate", self._candidate_server(stack)))
+            try:
+                emulator.start()
+                started.append(emulator)
+                startup = Startup(seconds_to_ready=[], idle_rss_mb=[])
+                gateway = None
+                for attempt in range(self.timing.startup_repeats):
+                    gateway = self._gateway_service("gateway", routes, ports["gateway"])
+                    startup.seconds_to_ready.append(round(gateway.start(), 3))
+                    time.sleep(1.0)
+                    startup.idle_rss_mb.append(mb(rss_bytes(gateway.pid)))
+                    if attempt < self.timing.startup_repeats - 1:
+                        gateway.stop()
+                assert gateway is not None
+                started.append(gateway)
+                self.pids["gateway"] = gateway.pid
+                if "candidate" in self.gateways:
+                    candidate = self._gateway_service("candidate", candidate_routes, ports["candidate"])
+                    candidate.start()
+                    started.append(candidate)
+                    self.pids["candidate"] = candidate.pid
+                passthrough.start()
+                started.append(passthrough)
+                time.sleep(0.5)
+                self.pids |= {
+                    "direct": emulator.pid,
+                    "emulator": emulator.pid,
+                    "passthrough": passthrough.pid,
+                }
+                yield startup, passthrough
+            finally:
+                for service in reversed(started):
+                    service.stop()
+
+    def _candidate_server(self, stack: contextlib.ExitStack) -> str:
+        """The candidate's server settings: shared state on Redis and/or the image store on S3 (a SeaweedFS
+        started here, stopped by ``stack``); the gateway's local store otherwise."""
+        server = self._local_store("candidate-store")
+        if self.args.candidate_s3:
+            from tests.support.services import run_seaweedfs, s3_admin_client
+
+            s3 = stack.enter_context(run_seaweedfs(self.work / "seaweedfs"))
+            s3_admin_client(s3).create_bucket(Bucket="bench")
+            server = (
+                f'  image_store: {{s3: {{bucket: bench, endpoint_url: "{s3.endpoint_url}", '
+                f'access_key_id: "{s3.access_key_id}", secret_access_key: "{s3.secret_access_key}"}}, '
+                f"{STORE_EXPIRY}, urls: presigned}}\n"
+            )
+        if self.args.candidate_state:
+            stack.callback(delete_keys, self.args.candidate_state, self.state_prefix)
+            server += f'  shared_state: {{redis_url: "{self.args.candidate_state}", key_prefix: "{self.state_prefix}"}}\n'
+        return server
+
+    def _local_store(self, name: str) -> str:
+        return f'  image_store: {{directory: "{self.work / name}", {STORE_EXPIRY}}}\n'
+
+    def _routes(self, name: str, server: str) -> str:
+        """``name``'s routes file: the emulator's models and ``server`` settings, and the clients: section
+        where --clients asks for it."""
+        text = routes_yaml(self.bases["direct"], server, self.args.latency_ms)
+        return text + (clients_yaml() if self.args.clients in (name, "both") else "")
 
     def _gateway_service(self, name: str, routes: Path, port: int) -> Service:
         """The gateway (``imagegate serve`` as installed, or from --gateway-src), or the candidate (from
-        --candidate-src), each on its own port."""
-        source = self.args.candidate_src if name == "candidate" else self.args.gateway_src
+        --candidate-src, else the gateway's source), each with its routes file on its own port."""
+        source = (
+            (self.args.candidate_src or self.args.gateway_src)
+            if name == "candidate"
+            else self.args.gateway_src
+        )
         malloc = (self.args.candidate_malloc or self.args.malloc) if name == "candidate" else self.args.malloc
         script = shutil.which("imagegate")
         program = [script] if script and not source else [sys.executable, "-m", "imagegate.cli"]
@@ -672,11 +726,10 @@ def cpu_percent(spent: dict[str, Usage], duration: float) -> dict[str, float]:
     return {name: round(value, 1) for name, value in percent.items()} | {"other": round(machine - ours, 1)}
 
 
-def routes_yaml(emulator: str, store: Path, latency_ms: int) -> str:
+def routes_yaml(emulator: str, server: str, latency_ms: int) -> str:
     return f"""\
 server:
-  image_store: {{directory: "{store}", ttl_seconds: 5, cleanup_interval_seconds: 1}}
-providers:
+{server}providers:
   emulator: {{plugin: openai, api_key: {API_KEY}, base_url: "{emulator}/v1"}}
   slow-emulator: {{plugin: openai, api_key: {API_KEY}, base_url: "{emulator}/lat/{latency_ms}/v1"}}
 models:
@@ -698,6 +751,17 @@ def clients_yaml(count: int = 1000) -> str:
             "budget_usd: {limit: 1000000000, period: month}}"
         )
     return "\n".join(lines) + "\n"
+
+
+def delete_keys(redis_url: str, prefix: str) -> None:
+    """Remove the keys this run wrote to Redis (only those: they start with its own prefix)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 def json_text(**fields: object) -> str:

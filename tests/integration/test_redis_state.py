@@ -13,7 +13,7 @@ import redis
 from imagegate.config import SharedStateSettings
 from imagegate.state import Period, Spend, StateUnavailable
 from imagegate.state.memory import MemoryState
-from imagegate.state.redis import RETRY_AFTER_SECONDS, RedisState
+from imagegate.state.redis import RETRY_AFTER_SECONDS, SPEND_CACHE_SECONDS, RedisState
 from limits import RateLimitItemPerMinute
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
@@ -46,9 +46,19 @@ def make_state(url: str, prefix: str, errors: Errors | None = None, clock: Clock
 async def test_spend_adds_up_across_replicas_and_expires_after_its_period(
     redis_url: str, redis_prefix: str
 ) -> None:
-    first, second = make_state(redis_url, redis_prefix), make_state(redis_url, redis_prefix)
+    clock = Clock()
+    first, second = (
+        make_state(redis_url, redis_prefix, clock=clock),
+        make_state(redis_url, redis_prefix, clock=clock),
+    )
     await first.add_spend("team-a", [MONTH, TOTAL], Spend(usd=0.25, images=2))
+    assert await first.get_spend("team-a", MONTH) == Spend(usd=0.25, images=2)  # its own, not yet written
+    assert await second.get_spend("team-a", MONTH) == Spend()
+    await first.flush()  # what the background flush does twice a second
     await second.add_spend("team-a", [MONTH, TOTAL], Spend(usd=0.5, images=1))
+    await second.flush()
+    assert await first.get_spend("team-a", MONTH) == Spend(usd=0.25, images=2)  # read less than 1 s ago
+    clock.now += SPEND_CACHE_SECONDS
     assert await first.get_spend("team-a", MONTH) == Spend(usd=0.75, images=3)
     assert await second.get_spend("team-a", TOTAL) == Spend(usd=0.75, images=3)
     assert await second.get_spend("team-b", MONTH) == Spend()
@@ -110,11 +120,13 @@ async def test_redis_down_falls_back_and_comes_back_by_itself(
     errors, clock = Errors(), Clock()
     state = make_state(private_redis.url, redis_prefix, errors, clock)
     await state.add_spend("team-a", [MONTH], Spend(usd=1.0, images=1))
+    await state.flush()
     private_redis.stop()
     # Nothing raises: each call is answered by this process's state, and the failure is counted once, after
     # which Redis is left alone (no more waiting on it) until RETRY_AFTER_SECONDS have passed.
     await state.add_spend("team-a", [MONTH], Spend(usd=0.5, images=1))
-    assert await state.get_spend("team-a", MONTH) == Spend(usd=0.5, images=1)  # what this process saw
+    await state.flush()  # refused: the spend waits for Redis
+    assert await state.get_spend("team-a", MONTH) == Spend(usd=0.5, images=1)  # what this process knows
     assert await state.add_failure("t", 60) == 1
     await state.start_cooldown("t", 30)
     assert "t" in await state.cooldowns(["t"])
@@ -123,12 +135,12 @@ async def test_redis_down_falls_back_and_comes_back_by_itself(
     assert errors == ["spend"]
     private_redis.start()
     clock.now += RETRY_AFTER_SECONDS
-    # Redis answers again: this one kept nothing on disk, so the month starts from zero there.
-    assert await state.get_spend("team-a", MONTH) == Spend()
-    await state.add_spend("team-a", [MONTH], Spend(usd=2.0, images=1))
+    # Redis answers again (this one kept nothing on disk): the spend recorded meanwhile reaches it.
+    await state.flush()
     client = redis.Redis.from_url(private_redis.url)
-    assert client.hget(f"{redis_prefix}spend:team-a:{MONTH.key}", "usd") == b"2"
+    assert client.hget(f"{redis_prefix}spend:team-a:{MONTH.key}", "usd") == b"0.5"
     client.close()
+    assert await state.get_spend("team-a", MONTH) == Spend(usd=0.5, images=1)
     assert errors == ["spend"]
     await state.close()
 

@@ -8,8 +8,10 @@ and a restarted one is picked up by itself. That is failing open: while Redis is
 counts on its own. Operators who prefer refusing set ``budget_on_state_error: deny``: a budget that cannot be
 read then answers 503 ``shared_state_unavailable``.
 
-Keys (all under ``key_prefix``): ``limits:...`` the `limits` library's sliding-window counters;
-``spend:{client}:{period}`` a hash of ``usd`` and ``images`` that expires a day after its period ends;
+Keys (all under ``key_prefix``): ``limits:...`` the `limits` library's sliding-window counters (one Lua call per request);
+``spend:{client}:{period}`` a hash of ``usd`` and ``images`` that expires a day after its period ends (written
+by a background flush twice a second, read for budget checks at most once a second per client, so a budget
+may be overshot by about a second of other replicas' spend, as it may by requests running at once);
 ``failures:{target}`` a failure count that expires with its window; ``cooldown:{target}`` a flag that expires
 when the cooldown ends. Times are Redis's own expiries, so replicas need no common clock.
 """
@@ -36,6 +38,13 @@ log = logging.getLogger("imagegate")
 T = TypeVar("T")
 RETRY_AFTER_SECONDS = 1.0  # after a failure, Redis is tried again this much later
 SPEND_KEPT_SECONDS = 86400  # a period's spend stays readable this long after the period ends
+SPEND_CACHE_SECONDS = 1.0  # a budget check uses Redis's total as read at most this long ago
+SPEND_FLUSH_SECONDS = 0.5  # spend waits at most about this long in the process before it is written
+ZERO = Spend()
+
+
+def _plus(first: Spend, second: Spend) -> Spend:
+    return Spend(usd=first.usd + second.usd, images=first.images + second.images)
 
 
 class RedisGuard:
@@ -138,7 +147,11 @@ class RedisState:
         self.settings = settings
         self.prefix = settings.key_prefix
         self.fallback = fallback
+        self.clock = clock
         self.guard = RedisGuard(settings.timeout_seconds, on_error, clock)
+        self._unflushed: dict[str, tuple[Spend, float | None]] = {}  # key -> (spend, its period's end)
+        self._read: dict[str, tuple[Spend, float]] = {}  # key -> (Redis's total, when it was read)
+        self._flusher: asyncio.Task[None] | None = None
         # One immediate retry inside redis-py, so a pooled connection that died with a Redis restart is
         # replaced unnoticed; beyond that the guard decides when to try again, and the fallback answers.
         self.redis = aioredis.Redis.from_url(
@@ -164,30 +177,65 @@ class RedisState:
         return f"{self.prefix}spend:{client}:{period.key}"
 
     async def add_spend(self, client: str, periods: Sequence[Period], spend: Spend) -> None:
+        """Kept here and written to Redis within :data:`SPEND_FLUSH_SECONDS`, by the background flush: the
+        request does not wait for it. Spend that Redis refuses waits here for the next flush."""
+        for period in periods:
+            key = self._spend_key(client, period)
+            waiting, _ = self._unflushed.get(key, (ZERO, None))
+            self._unflushed[key] = (_plus(waiting, spend), period.ends_at)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_periodically())
+
+    async def get_spend(self, client: str, period: Period) -> Spend:
+        """Redis's total as read at most :data:`SPEND_CACHE_SECONDS` ago, plus what this process has not
+        written yet: a budget check costs a Redis call about once a second per client, not per request."""
+        key = self._spend_key(client, period)
+        read = self._read.get(key)
+        if read is None or self.clock() - read[1] >= SPEND_CACHE_SECONDS:
+            answered, values = await self.guard.call(
+                "spend", lambda: self.redis.hmget(key, ["usd", "images"])
+            )
+            if answered:
+                usd, images = values or (None, None)
+                read = (Spend(usd=float(usd or 0), images=int(images or 0)), self.clock())
+                self._read[key] = read
+            elif self.settings.budget_on_state_error == "deny":
+                raise StateUnavailable(
+                    "The gateway cannot check this key's budget right now; try again shortly."
+                )
+        known = read[0] if read is not None else ZERO
+        return _plus(known, self._unflushed.get(key, (ZERO, None))[0])
+
+    async def flush(self) -> None:
+        """Write the spend recorded here since the last flush to Redis (one pipelined call)."""
+        if not self._unflushed:
+            return
+        batch, self._unflushed = self._unflushed, {}
+
         async def write() -> None:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for period in periods:
-                    key = self._spend_key(client, period)
+                for key, (spend, ends_at) in batch.items():
                     pipe.hincrbyfloat(key, "usd", spend.usd)
                     pipe.hincrby(key, "images", spend.images)
-                    if period.ends_at is not None:
-                        pipe.expireat(key, int(period.ends_at) + SPEND_KEPT_SECONDS)
+                    if ends_at is not None:
+                        pipe.expireat(key, int(ends_at) + SPEND_KEPT_SECONDS)
                 await pipe.execute()
 
         answered, _ = await self.guard.call("spend", write)
-        if not answered:
-            await self.fallback.add_spend(client, periods, spend)
+        for key, (spend, ends_at) in batch.items():
+            if not answered:  # back in line for the next flush
+                waiting, _ = self._unflushed.get(key, (ZERO, None))
+                self._unflushed[key] = (_plus(waiting, spend), ends_at)
+            elif key in self._read:  # now part of Redis's total: count it there, not twice
+                known, read_at = self._read[key]
+                self._read[key] = (_plus(known, spend), read_at)
+        stale = self.clock() - 10 * SPEND_CACHE_SECONDS
+        self._read = {key: read for key, read in self._read.items() if read[1] >= stale}
 
-    async def get_spend(self, client: str, period: Period) -> Spend:
-        answered, values = await self.guard.call(
-            "spend", lambda: self.redis.hmget(self._spend_key(client, period), ["usd", "images"])
-        )
-        if answered:
-            usd, images = values or (None, None)
-            return Spend(usd=float(usd or 0), images=int(images or 0))
-        if self.settings.budget_on_state_error == "deny":
-            raise StateUnavailable("The gateway cannot check this key's budget right now; try again shortly.")
-        return await self.fallback.get_spend(client, period)
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(SPEND_FLUSH_SECONDS)
+            await self.flush()
 
     async def add_failure(self, target: str, window_seconds: float) -> int:
         key = f"{self.prefix}failures:{target}"
@@ -235,5 +283,8 @@ class RedisState:
         return {name: ms / 1000 for name, ms in zip(names, left or [], strict=True) if ms > 0}
 
     async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+        await self.flush()
         await self.redis.aclose()
         await self.fallback.close()
