@@ -22,6 +22,7 @@ from .capabilities import PERMISSIVE, ModelCapabilities, Operation
 from .catalog import Base, DeclarationError, ModelDeclaration, resolve_declared, undeclared
 from .clients.pricing import Price
 from .clients.registry import ClientEntry, ClientRegistry, ClientsError, build_registry
+from .errors import has_credentials, without_credentials
 from .images import pixel_limit
 from .provider import AccountConfig, Provider, TargetOptions
 
@@ -30,12 +31,18 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]*)`")
 LOCATION_SEGMENT = re.compile(r"\.[^.\[]+|\[[^\]]*\]")
+# Keys whose values are (or are easily mistaken for) secrets: api_key, *_key, *token*, secret*, password,
+# credential: a message about their value never quotes it.
+SECRET_KEY = re.compile(r"(?i)(^|_)key$|token|secret|password|credential")
+QUOTED = re.compile(r"'[^']*'|`[^`]*`")
 
 
 class RoutesError(Exception):
-    """A routes file that cannot be used; the message names the file and key path."""
+    """A routes file that cannot be used; the message names the file and key path. It is shown on /readyz and
+    by ``imagegate check``: it never holds the file's text, and credentials in URLs are left out."""
 
     def __init__(self, source: str, path: str, message: str) -> None:
+        message = without_credentials(message)
         super().__init__(f"{source}: {path}: {message}" if path else f"{source}: {message}")
         self.source, self.path, self.message = source, path, message
 
@@ -283,7 +290,7 @@ def parse_routes(
     try:
         document = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
-        raise RoutesError(source, "", f"not valid YAML: {exc}") from None
+        raise RoutesError(source, "", f"not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(document, dict):
         raise RoutesError(source, "", "the file must be a mapping with 'providers' and 'models'")
     unknown = set(document) - {"server", "providers", "models", "clients"}
@@ -370,11 +377,25 @@ def _convert(value: Any, type_: Any, source: str, path: str, also_valid: Iterabl
         if " - at `$" in message:
             message, _, location = message.rpartition(" - at `$")
             location = location.rstrip("`")
+        if SECRET_KEY.search(location.rpartition(".")[2]):
+            message = QUOTED.sub("'…'", message)  # never echo what may be a secret
         unknown = UNKNOWN_FIELD.match(message)
         if unknown is not None:
             valid = _keys_at(type_, location) + (list(also_valid) if not location else [])
             message = f"unknown key '{unknown.group(1)}' (valid keys: {', '.join(sorted(valid)) or 'none'})"
         raise RoutesError(source, path + location, message) from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What PyYAML found wrong and where, without the lines of the file it quotes (they may hold a secret)."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return "the file cannot be parsed"
+    found = [
+        f"{text} (line {mark.line + 1}, column {mark.column + 1})" if mark else text
+        for text, mark in ((exc.context, exc.context_mark), (exc.problem, exc.problem_mark))
+        if text
+    ]
+    return "; ".join(found) or "the file cannot be parsed"
 
 
 def _keys_at(type_: Any, location: str) -> list[str]:
@@ -461,6 +482,14 @@ def _load_account(
         raise RoutesError(source, f"{path}.plugin", f"unknown plugin '{head.plugin}' (loaded: {known})")
     missing: set[str] = set()
     specific = _substitute({k: v for k, v in entry.items() if k not in generic}, environ, missing)
+    for key, value in specific.items():
+        if isinstance(value, str) and has_credentials(value):
+            raise RoutesError(
+                source,
+                f"{path}.{key}",
+                "holds credentials (user:password@) in a URL; give them in the provider's own key "
+                "(api_key, ...), not in the URL",
+            )
     try:
         config = msgspec.convert(specific, provider.account_type)
     except msgspec.ValidationError as exc:

@@ -7,7 +7,31 @@ from ``parse`` (usually through :func:`upstream_error`), so the core never guess
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlsplit
+
+# The user:password@ of a URL in free text.
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]*@")
+
+
+def without_credentials(text: str) -> str:
+    """``text`` with the credentials of every URL in it left out (``https://user:pw@host`` → ``https://host``)."""
+    return _URL_CREDENTIALS.sub(r"\1", text) if "@" in text else text
+
+
+def has_credentials(url: str) -> bool:
+    """Whether ``url`` carries a user name or password."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return bool(parts.scheme and parts.netloc and "@" in parts.netloc)
+
+
+def seconds(value: float) -> str:
+    """A duration for a message: whole seconds from 1 s up (2, not 1.99993), one decimal below."""
+    return str(round(value)) if value >= 1 else f"{max(value, 0.1):.1f}"
 
 
 class GatewayError(Exception):
@@ -35,7 +59,8 @@ class GatewayError(Exception):
         self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        message = without_credentials(self.message)
+        return {"error": {"message": message, "type": self.type, "param": self.param, "code": self.code}}
 
     def response_headers(self) -> dict[str, str]:
         headers = dict(self.headers)

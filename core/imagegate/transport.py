@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -17,10 +18,12 @@ import msgspec
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from .config import Timeout
-from .errors import InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from .errors import InvalidRequest, UpstreamError, UpstreamTimeout, UpstreamUnavailable, seconds
 from .provider import FilePart, UpstreamEvent, UpstreamRequest, UpstreamResponse
 from .request import InputImage
 from .stream.sse import SSEDecoder
+
+log = logging.getLogger("imagegate")
 
 CHUNK = 1024 * 1024
 
@@ -140,9 +143,8 @@ class Transport:
         """Fetch an upstream's result image, only from a host its provider declared, within a size limit."""
         host = urlsplit(url).hostname or ""
         if not any(host == allowed or host.endswith("." + allowed) for allowed in allowed_hosts):
-            raise UpstreamError(
-                f"The upstream returned an image URL on an undeclared host ({host}); not fetched."
-            )
+            log.warning("an upstream image URL on %s, not a declared download host: not fetched", host)
+            raise UpstreamError("The upstream returned an image URL on an undeclared host; not fetched.")
         client_timeout = aiohttp.ClientTimeout(total=timeout.total, sock_connect=timeout.connect)
         try:
             async with self.session.get(url, timeout=client_timeout) as response:
@@ -155,10 +157,14 @@ class Transport:
                     raise UpstreamError(f"The upstream's image is larger than {max_bytes} bytes.")
                 return data
         except TimeoutError:
-            raise UpstreamTimeout(f"Fetching the upstream's image from {host} timed out.") from None
+            log.warning("fetching an upstream image from %s timed out", host)
+            raise UpstreamTimeout(
+                f"Fetching the upstream's image took longer than {seconds(timeout.total)} s."
+            ) from None
         except aiohttp.ClientError as exc:
+            log.warning("fetching an upstream image from %s failed: %r", host, exc)
             raise UpstreamUnavailable(
-                f"Fetching the upstream's image from {host} failed ({type(exc).__name__})."
+                f"Fetching the upstream's image failed ({type(exc).__name__})."
             ) from None
 
     async def fetch_client_image(
@@ -198,7 +204,7 @@ class Transport:
                         return data
                 raise refuse(f"more than {MAX_REDIRECTS} redirects")
         except TimeoutError:
-            raise refuse(f"fetching it took longer than {timeout.total:g} s") from None
+            raise refuse(f"fetching it took longer than {seconds(timeout.total)} s") from None
         except aiohttp.ClientError as exc:
             cause = exc.__cause__ or exc
             raise refuse(f"it cannot be fetched ({type(exc).__name__}: {cause})") from None
@@ -226,15 +232,19 @@ async def _read_limited(response: aiohttp.ClientResponse, max_bytes: int) -> byt
 
 @contextlib.contextmanager
 def _upstream_errors(host: str, timeout: Timeout) -> Iterator[None]:
-    """Network failures as the error tree's upstream errors, naming the host but no URL or secret."""
+    """Network failures as the error tree's upstream errors. The client is not told the upstream's host or
+    port (it is an internal of this deployment): the log line is."""
     try:
         yield
     except TimeoutError:
-        raise UpstreamTimeout(f"The upstream at {host} did not answer within {timeout.total:g} s.") from None
+        log.warning("upstream %s did not answer within %s s", host, seconds(timeout.total))
+        raise UpstreamTimeout(f"The upstream did not answer within {seconds(timeout.total)} s.") from None
     except aiohttp.ClientPayloadError as exc:
-        raise UpstreamUnavailable(f"The upstream at {host} sent a broken response body ({exc}).") from None
+        log.warning("upstream %s sent a broken response body: %s", host, exc)
+        raise UpstreamUnavailable("The upstream sent a broken response body.") from None
     except aiohttp.ClientError as exc:
-        raise UpstreamUnavailable(f"Cannot reach the upstream at {host} ({type(exc).__name__}).") from None
+        log.warning("cannot reach upstream %s: %r", host, exc)
+        raise UpstreamUnavailable(f"Cannot reach the upstream ({type(exc).__name__}).") from None
 
 
 async def _read_events(

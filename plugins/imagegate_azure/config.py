@@ -58,12 +58,10 @@ def account_problem(account: AzureAccount, *, credential_injected: bool) -> str 
         return "endpoint is not set (https://<resource>.openai.azure.com; is its environment variable set?)"
     parts = urlsplit(account.endpoint)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        return (
-            f"endpoint {account.endpoint!r} is not an http(s) URL such as https://<resource>.openai.azure.com"
-        )
+        return "endpoint is not an http(s) URL such as https://<resource>.openai.azure.com"
     if parts.path.rstrip("/"):
         return (
-            f"endpoint {account.endpoint!r} has a path; give only the resource root "
+            "endpoint has a path; give only the resource root "
             "(https://<resource>.openai.azure.com): the plugin adds /openai/... itself, see url_form"
         )
     if account.url_form == "deployment" and not account.api_version:

@@ -59,7 +59,7 @@ class OpenAIProvider(Provider):
         if not account.api_key:
             return "no api_key is set"
         if not account.base_url.startswith(("http://", "https://")):
-            return f"base_url must be an http:// or https:// URL, not {account.base_url!r}"
+            return "base_url must be an http:// or https:// URL"
         return None
 
     def headers(self, account: OpenAIAccount) -> dict[str, str]:

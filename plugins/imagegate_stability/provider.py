@@ -69,7 +69,7 @@ class StabilityProvider(Provider):
         if not account.api_key:
             return "api_key is empty or unset"
         if not account.base_url.startswith(("http://", "https://")):
-            return f"base_url must start with http:// or https://; got '{account.base_url}'"
+            return "base_url must start with http:// or https://"
         return None
 
     def build(self, call: UpstreamCall) -> UpstreamRequest:
