@@ -26,7 +26,6 @@ from .request import KNOWN_FIELDS, ImageParams, ImageRequest
 
 OPERATION_NAMES = {"generate": "image generation", "edit": "image edits", "variation": "image variations"}
 MAX_PARTIAL_IMAGES = 3
-NO_STREAMING_FORMATS = frozenset({"gif", "svg"})  # OpenAI refuses stream=true with these outputs
 
 
 @dataclass(slots=True, frozen=True)
@@ -60,7 +59,6 @@ class Plan:
     params: dict[str, Any]
     transcode: Transcode | None
     deliver: str  # "b64_json" or "url": what the client receives
-    forwarded_unknown: tuple[str, ...] = ()  # fields passed on unread; they pin the request to one call
     dimensions: tuple[int, int] | None = None  # ``size`` as integers, when it is a WxH
 
     def calls(self, request: ImageRequest, target: Any) -> list[UpstreamCall]:
@@ -172,7 +170,6 @@ def make_plan(
         partial_images=p.partial_images if upstream_streams else None,
         transcode=transcode,
         deliver=deliver,
-        forwarded_unknown=forwarded,
         dimensions=dimensions,
     )
 
@@ -184,7 +181,7 @@ def _check_stream(request: ImageRequest) -> None:
         raise UnsupportedValue(
             "Image variations cannot be streamed; send the request without stream=true.", param="stream"
         )
-    if p.output_format in NO_STREAMING_FORMATS:
+    if p.output_format in GENERATED_ONLY_FORMATS:  # OpenAI refuses stream=true with gif and svg output
         raise UnsupportedValue(
             f"output_format '{p.output_format}' cannot be streamed; send the request without stream=true.",
             param="stream",

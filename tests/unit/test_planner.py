@@ -221,3 +221,50 @@ def test_variations_do_not_stream() -> None:
             {},
         )
     assert refusal.value.param == "stream"
+
+
+OPENAI_DIALECT = ModelCapabilities(
+    sizes=SizeSpec(aspect_ratios=("1:1", "3:2")),
+    max_images_per_call=1,
+    output_formats=frozenset({"png"}),
+    extra_params=None,
+    end_user_fields=frozenset({"user", "safety_identifier"}),
+)
+
+
+@pytest.mark.parametrize(
+    ("fields", "params", "sent"),
+    [
+        ({"user", "safety_identifier"}, {"user": "u", "safety_identifier": "s"}, ("u", "s")),
+        ({"user"}, {"user": "u", "safety_identifier": "s"}, ("s", None)),  # the effective id, as `user`
+        ({"user"}, {"user": "u", "safety_identifier": ""}, ("u", None)),  # an empty one does not count
+        (set(), {"user": "u", "safety_identifier": "s"}, (None, None)),  # the access log only
+    ],
+)
+def test_end_user_ids_go_where_the_upstream_takes_them(fields: set, params: dict, sent: tuple) -> None:
+    caps = ModelCapabilities(end_user_fields=frozenset(fields))
+    plan = make_plan(request(**params), caps, "m", {})
+    assert (plan.user, plan.safety_identifier) == sent
+
+
+def test_a_forwarded_unknown_field_pins_the_request_to_one_unchanged_call() -> None:
+    assert make_plan(request(extra={"future": 1}), OPENAI_DIALECT, "m", {}).params == {"future": 1}
+    for kwargs, param in (
+        ({"n": 2}, "n"),
+        ({"output_format": "webp"}, "output_format"),
+        ({"size": "1536x1024"}, "size"),
+    ):
+        with pytest.raises(InvalidRequest) as refusal:
+            make_plan(request(extra={"future": 1}, **kwargs), OPENAI_DIALECT, "m", {})
+        assert refusal.value.param == param and "'future'" in refusal.value.message
+        assert make_plan(request(**kwargs), OPENAI_DIALECT, "m", {})  # fine without the unknown field
+    with pytest.raises(InvalidRequest) as refusal:
+        make_plan(request(extra={"future": 1}), OPENAI_DIALECT, "m", {}, unknown_params="refuse")
+    assert refusal.value.code == "unknown_parameter"
+
+
+def test_hints_are_dropped_and_svg_is_one_per_call() -> None:
+    plan = make_plan(request(moderation="low"), ONE_PER_CALL_PNG, "m", {})
+    assert plan.moderation is None
+    svg = ModelCapabilities(output_formats=frozenset({"png", "svg"}), max_images_per_call=10)
+    assert make_plan(request(output_format="svg", n=3), svg, "m", {}).batches == [1, 1, 1]
