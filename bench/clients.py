@@ -38,7 +38,7 @@ from imagegate.metrics import Metrics
 from imagegate.provider import Usage
 from imagegate.state import Spend
 from imagegate.state.memory import MemoryState
-from imagegate_openai.prices import price_for
+from imagegate_openai.models import ModelTable
 
 CLIENTS = 1000
 MODELS = [f"model-{index}" for index in range(50)]
@@ -96,7 +96,7 @@ async def measure(requests: int) -> dict[str, float]:
 
     state = MemoryState()
     accounting = Accounting(state)
-    price = price_for("gpt-image-1")
+    price = ModelTable.packaged().price("gpt-image-1")
     usage = Usage(
         input_tokens=50, output_tokens=1056, total_tokens=1106, input_tokens_details={"text_tokens": 50}
     )
@@ -118,7 +118,7 @@ async def measure(requests: int) -> dict[str, float]:
     metrics = Metrics()
     line_fields = dict(
         time="", request_id="r", method="POST", path="/v1/images/generations", client="team-500",
-        model="model-15", route="model-15", status=200, outcome="success", error=None, latency_ms=1200,
+        model="model-15", route="model-15", end_user=None, status=200, outcome="success", error=None, latency_ms=1200,
         attempts=[], skipped=[],
     )  # fmt: skip
     priced, unpriced = (

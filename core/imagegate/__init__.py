@@ -21,7 +21,7 @@ from .capabilities import (
     parse_size,
     round_to_multiple,
 )
-from .catalog import DeclarationError, ModelDeclaration, resolve_declared, undeclared
+from .catalog import DeclarationError, ModelDeclaration, declared_price, resolve_declared, undeclared
 from .clients.pricing import Price, TokenRates
 from .errors import (
     ContentPolicyViolation,
@@ -111,6 +111,7 @@ __all__ = [
     "UpstreamTimeout",
     "UpstreamUnavailable",
     "Usage",
+    "declared_price",
     "decode_base64",
     "decode_input",
     "hookimpl",

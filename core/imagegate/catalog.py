@@ -12,7 +12,9 @@ the gateway a new upstream model once per account, or to correct one (preview ac
 ``like`` names the model whose capabilities are the starting point (another declaration, or a model the
 base knows); without ``like`` the starting point is the base's own declaration of the same name.
 ``capabilities`` replaces fields of :class:`ModelCapabilities` key by key. ``retired`` is not inherited
-through ``like`` (a model described like a retired one is not retired itself).
+through ``like`` (a model described like a retired one is not retired itself). ``price`` (a
+:class:`~imagegate.clients.pricing.Price`: ``usd_per_image``, ``usd_per_million_tokens``,
+``usd_per_image_table``) is: a model described like another costs what it costs unless it says otherwise.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from typing import Any
 import msgspec
 
 from .capabilities import ModelCapabilities, Retirement
+from .clients.pricing import Price
 
 
 class ModelDeclaration(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     like: str | None = None
     capabilities: dict[str, Any] = {}
     retired: Retirement | None = None
+    price: Price | None = None
 
 
 class DeclarationError(ValueError):
@@ -83,6 +87,24 @@ def _base(model: str, base: Base, declared: str, path: str) -> ModelCapabilities
         return base(model)
     except ValueError as exc:
         raise DeclarationError(declared, path, str(exc)) from None
+
+
+def declared_price(
+    name: str, declarations: Mapping[str, ModelDeclaration], base: Callable[[str], Price | None]
+) -> Price | None:
+    """The price of ``name``: its declaration's, else that of the model it is ``like`` (through the other
+    declarations), else ``base``'s for the last name reached. ``like`` chains are checked for cycles when
+    capabilities are resolved; a cycle here ends the search at the repeated name."""
+    seen: set[str] = set()
+    while name in declarations and name not in seen:
+        seen.add(name)
+        declaration = declarations[name]
+        if declaration.price is not None:
+            return declaration.price
+        if declaration.like is None:
+            break
+        name = declaration.like
+    return base(name)
 
 
 def undeclared(model: str) -> ModelCapabilities:

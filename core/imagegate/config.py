@@ -19,7 +19,14 @@ import msgspec.inspect
 import yaml
 
 from .capabilities import PERMISSIVE, ModelCapabilities, Operation
-from .catalog import Base, DeclarationError, ModelDeclaration, resolve_declared, undeclared
+from .catalog import (
+    Base,
+    DeclarationError,
+    ModelDeclaration,
+    declared_price,
+    resolve_declared,
+    undeclared,
+)
 from .clients.pricing import Price
 from .clients.registry import ClientEntry, ClientRegistry, ClientsError, build_registry
 from .errors import has_credentials, without_credentials
@@ -651,7 +658,11 @@ def _load_target(model: str, raw: Any, source: str, path: str, accounts: Mapping
             )
     prices: dict[Operation, Price] = {}
     for operation in capabilities.operations:
-        price = head.price or provider.price(upstream_model, options, operation)
+        price = head.price or declared_price(  # the account's models: may price what it declares
+            upstream_model,
+            account.models,
+            lambda name, operation=operation: provider.price(name, options, operation),
+        )
         if price is not None:
             prices[operation] = price
     return Target(

@@ -22,7 +22,6 @@ from imagegate import (
 )
 from imagegate_openai.dialect import json_body, multipart_form, parse_images, parse_stream_event
 from imagegate_openai.models import ModelTable
-from imagegate_openai.prices import price_for
 
 from .auth import EntraTokens
 from .capabilities import azure_capabilities
@@ -53,9 +52,9 @@ class AzureProvider(Provider):
     def capabilities(self, upstream_model: str, options: AzureTarget) -> ModelCapabilities:
         return azure_capabilities(self.table, options.model or upstream_model)
 
-    def price(self, upstream_model: str, options: AzureTarget, operation: Operation) -> Price:
+    def price(self, upstream_model: str, options: AzureTarget, operation: Operation) -> Price | None:
         """OpenAI's list prices for the deployed model (Azure's global deployments charge the same)."""
-        return price_for(options.model or upstream_model)
+        return self.table.price(options.model or upstream_model)
 
     def check_account(self, account: AzureAccount) -> str | None:
         return account_problem(account, credential_injected=self._tokens.injected)

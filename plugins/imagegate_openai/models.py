@@ -1,4 +1,5 @@
-"""The OpenAI model table: ``models.yaml`` (shipped in this package) read into capabilities per model name.
+"""The OpenAI model table: ``models.yaml`` (shipped in this package) read into capabilities and default
+prices per model name.
 
 The file's own header documents its format; :mod:`imagegate.catalog` resolves its ``like`` chains. Dated
 snapshots (``gpt-image-2-2026-04-21``) use their family's entry unless the file lists them; any other name
@@ -14,7 +15,15 @@ from types import MappingProxyType
 
 import msgspec
 import yaml
-from imagegate import DeclarationError, ModelCapabilities, ModelDeclaration, resolve_declared, undeclared
+from imagegate import (
+    DeclarationError,
+    ModelCapabilities,
+    ModelDeclaration,
+    Price,
+    declared_price,
+    resolve_declared,
+    undeclared,
+)
 
 log = logging.getLogger("imagegate.openai")
 
@@ -52,6 +61,9 @@ class ModelTable:
                 f"{source}: unknown_models_like: '{table.unknown_models_like}' is not in the table"
             )
         self.unknown_models_like = table.unknown_models_like
+        self.prices = MappingProxyType(
+            {name: declared_price(name, table.models, lambda name: None) for name in table.models}
+        )
         self._warned: set[str] = set()
 
     @classmethod
@@ -63,6 +75,15 @@ class ModelTable:
         """The table's entry for ``model`` or its snapshot family; ``None`` when the table does not list it."""
         name = model.strip().lower()
         return self.models.get(name) or self.models.get(model_family(name))
+
+    def price(self, model: str) -> Price | None:
+        """The default price of ``model`` (its snapshot family's; ``unknown_models_like``'s for a name the
+        table does not list)."""
+        name = model.strip().lower()
+        for candidate in (name, model_family(name), self.unknown_models_like):
+            if candidate in self.prices:
+                return self.prices[candidate]
+        return None
 
     def capabilities(self, model: str) -> ModelCapabilities:
         """The declaration for ``model``; any name the table does not list gets ``unknown_models_like``'s.

@@ -26,7 +26,6 @@ from .dialect import (
     parse_stream_event,
 )
 from .models import ModelTable
-from .prices import price_for
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -52,8 +51,8 @@ class OpenAIProvider(Provider):
     def capabilities(self, upstream_model: str, options: Any) -> ModelCapabilities:
         return self.table.capabilities(upstream_model)
 
-    def price(self, upstream_model: str, options: Any, operation: Operation) -> Price:
-        return price_for(upstream_model)
+    def price(self, upstream_model: str, options: Any, operation: Operation) -> Price | None:
+        return self.table.price(upstream_model)
 
     def check_account(self, account: OpenAIAccount) -> str | None:
         if not account.api_key:

@@ -102,6 +102,28 @@ def test_prices_from_providers_and_routes(providers: dict) -> None:
     assert erase["edit"] == Price(usd_per_image=0.05) and erase["generate"] == Price(usd_per_image=0.03)
 
 
+def test_an_accounts_model_declarations_price_what_they_declare(providers: dict) -> None:
+    text = """
+providers:
+  oa:
+    plugin: openai
+    api_key: sk-x
+    models:
+      house-model: {like: gpt-image-1.5, price: {usd_per_image: 0.07}}
+      gpt-image-3: {like: gpt-image-1}
+      gpt-image-2: {capabilities: {backgrounds: [transparent, opaque, auto]}}
+models:
+  house: [{provider: oa, upstream_model: house-model}]
+  three: [{provider: oa, upstream_model: gpt-image-3}]
+  two: [{provider: oa, upstream_model: gpt-image-2}]
+"""
+    table = parse_routes(text, "routes.yaml", providers, {})
+    assert table.models["house"].targets[0].prices["generate"] == Price(usd_per_image=0.07)
+    openai = providers["openai"]
+    assert table.models["three"].targets[0].prices["edit"] == openai.price("gpt-image-1", None, "edit")
+    assert table.models["two"].targets[0].prices["generate"] == openai.price("gpt-image-2", None, "generate")
+
+
 def test_every_paid_openai_model_has_a_default_price(providers: dict) -> None:
     openai = providers["openai"]
     for model in ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2", "gpt-image-2-2026-04-21",

@@ -165,7 +165,7 @@ models:
         ("{a: {like: b}, b: {like: a}}", "providers.oa.models.b.like", "cycle"),
         ("{a: {capabilities: {max_n: many}}}", "providers.oa.models.a.capabilities.max_n", "Expected `int`"),
         ("{a: {capabilities: {sparkle: 1}}}", "providers.oa.models.a.capabilities", "sparkle"),
-        ("{a: {price: 1}}", "providers.oa.models.a", "price"),
+        ("{a: {price: {usd_per_imag: 1}}}", "providers.oa.models.a.price", "usd_per_imag"),
     ],
 )
 def test_broken_declarations_name_their_key(

@@ -63,6 +63,7 @@ PINNED = {
     "UpstreamTimeout",
     "UpstreamUnavailable",
     "Usage",
+    "declared_price",
     "decode_base64",
     "decode_input",
     "hookimpl",
