@@ -160,6 +160,10 @@ def test_validation_comes_before_the_stream(setup: Setup) -> None:
     )
     assert answer.status_code == 400 and answer.json()["error"]["param"] == "stream"
     assert answer.headers["content-type"] == "application/json"
+    for output_format in ("gif", "svg"):  # the offline model makes both, but OpenAI streams neither
+        with pytest.raises(openai.BadRequestError) as refusal:
+            setup.client.images.generate(model=MODEL, prompt="x", output_format=output_format, stream=True)
+        assert refusal.value.body["param"] == "stream" and output_format in refusal.value.message
 
 
 def test_each_image_is_sent_as_soon_as_its_call_finishes(setup: Setup) -> None:
