@@ -168,7 +168,8 @@ class _AccountEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class _TargetEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     provider: str
     upstream_model: str | None = None
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = {}  # fixed: a client sending another value is refused
+    defaults: dict[str, Any] = {}  # used when the client sends no value of its own
     capabilities: dict[str, Any] = {}
     timeout: Timeout | None = None
     weight: float = 1.0
@@ -237,10 +238,11 @@ class Target:
     upstream_model: str
     capabilities: ModelCapabilities
     options: TargetOptions
-    params: dict[str, Any]
+    params: dict[str, Any]  # fixed by the route
     timeout: Timeout
     weight: float
     prices: dict[Operation, Price] = field(default_factory=dict)  # none for an operation: priced at 0
+    defaults: dict[str, Any] = field(default_factory=dict)  # the client may send its own value
 
     @property
     def label(self) -> str:
@@ -648,13 +650,21 @@ def _load_target(model: str, raw: Any, source: str, path: str, accounts: Mapping
         merged = {**msgspec.to_builtins(capabilities), **head.capabilities}
         capabilities = _convert(merged, ModelCapabilities, source, f"{path}.capabilities")
     accepted = capabilities.extra_params
-    for name in head.params:
-        if accepted is not None and name not in accepted:
-            known = ", ".join(sorted(accepted)) or "none"
+    for section, names in (("params", head.params), ("defaults", head.defaults)):
+        for name in names:
+            if accepted is not None and name not in accepted:
+                known = ", ".join(sorted(accepted)) or "none"
+                raise RoutesError(
+                    source,
+                    f"{path}.{section}.{name}",
+                    f"'{upstream_model}' takes no such parameter (it takes: {known})",
+                )
+    for name in head.defaults:
+        if name in head.params:
             raise RoutesError(
                 source,
-                f"{path}.params.{name}",
-                f"'{upstream_model}' takes no such parameter (it takes: {known})",
+                f"{path}.defaults.{name}",
+                "is also in params: a parameter is fixed or a default, not both",
             )
     prices: dict[Operation, Price] = {}
     for operation in capabilities.operations:
@@ -674,4 +684,5 @@ def _load_target(model: str, raw: Any, source: str, path: str, accounts: Mapping
         timeout=head.timeout or account.timeout,
         weight=head.weight,
         prices=prices,
+        defaults=dict(head.defaults),
     )

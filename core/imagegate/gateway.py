@@ -347,7 +347,9 @@ def _add_cost(
 
 
 def _plan(request: ImageRequest, target: Target, route: ModelRoute) -> Plan:
-    return make_plan(request, target.capabilities, route.model, target.params, route.unknown_params)
+    return make_plan(
+        request, target.capabilities, route.model, target.params, route.unknown_params, target.defaults
+    )
 
 
 def _where_it_works(

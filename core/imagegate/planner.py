@@ -111,10 +111,12 @@ def make_plan(
     model: str,
     route_params: dict[str, Any],
     unknown_params: str | None = None,
+    route_defaults: dict[str, Any] | None = None,
 ) -> Plan:
     """Decide everything about serving ``request`` on a target with ``caps``, or raise a 400.
     ``unknown_params`` is the route's policy for fields the gateway does not know ("refuse", or forward
-    where the target speaks the client's dialect)."""
+    where the target speaks the client's dialect). ``route_params`` are fixed by the route (a client sending
+    another value is refused); ``route_defaults`` apply where the client sends no value of its own."""
     p = request.params
     if request.operation not in caps.operations:
         raise UnsupportedValue(
@@ -130,7 +132,7 @@ def make_plan(
         raise InvalidRequest(f"n must be between 1 and {caps.max_n} for model '{model}'; got {n}.", param="n")
     _check_inputs(request, caps, model)
     _check_format_options(request)
-    params, forwarded = _plan_params(request.extra, route_params, caps, model, unknown_params)
+    params, forwarded = _plan_params(request, route_params, route_defaults or {}, caps, model, unknown_params)
 
     size, dimensions, aspect_ratio = _plan_size(p.size, caps, model)
     background = _plan_background(p.background, p.output_format, caps, model)
@@ -379,13 +381,25 @@ def _plan_delivery(wanted: str | None, caps: ModelCapabilities, transcoding: boo
 
 
 def _plan_params(
-    extra: dict[str, Any],
+    request: ImageRequest,
     route_params: dict[str, Any],
+    route_defaults: dict[str, Any],
     caps: ModelCapabilities,
     model: str,
     unknown_params: str | None,
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """(the extra fields to send, the names among them the gateway passes on without knowing them)."""
+    extra = request.extra
+    for name, fixed in route_params.items():
+        sent = _client_value(request, name)
+        if sent is not None and not _same_value(sent, fixed):
+            raise InvalidRequest(
+                f"Model '{model}' fixes '{name}' to {msgspec.json.encode(fixed).decode()}; the request sent "
+                f"{msgspec.json.encode(sent).decode()}. Leave '{name}' out, or send that value.",
+                param=name,
+                code="fixed_by_route",
+            )
+    defaults = {name: value for name, value in route_defaults.items() if _client_value(request, name) is None}
     forwards = caps.forwards_unknown_params and unknown_params != "refuse"
     known = caps.extra_params or frozenset()
     unknown = [name for name in extra if name not in known]
@@ -398,7 +412,23 @@ def _plan_params(
         )
     unknown += [  # a route's fixed fields the gateway does not know pin the request the same way
         name
-        for name in route_params
+        for name in [*route_params, *defaults]
         if name not in known and name not in KNOWN_FIELDS and name not in unknown
     ]
-    return {**extra, **route_params}, tuple(unknown)
+    return {**defaults, **extra, **route_params}, tuple(unknown)
+
+
+def _client_value(request: ImageRequest, name: str) -> Any:
+    """What the client sent for ``name``: a field of the unified API, or an extra field; ``None`` if nothing."""
+    if name in KNOWN_FIELDS:
+        return getattr(request.params, name)
+    return request.extra.get(name)
+
+
+def _same_value(sent: Any, fixed: Any) -> bool:
+    """Equal, counting multipart's text as the same value (``"42"`` is ``42``, ``"true"`` is ``true``)."""
+    if sent == fixed:
+        return True
+    return (
+        isinstance(sent, str) and not isinstance(fixed, str) and sent == msgspec.json.encode(fixed).decode()
+    )

@@ -64,9 +64,13 @@ def _describe_target(target: Target, weighted: bool, verbose: bool) -> list[str]
     else:
         for operation, price in zip(sorted(caps.operations), prices, strict=True):
             lines.append(f"       price ({operation}): {_describe_price(price)}")
+    if target.params:
+        lines.append(f"       params (fixed): {msgspec.json.encode(target.params).decode()}")
+    if target.defaults:
+        lines.append(
+            f"       defaults (a client may send its own): {msgspec.json.encode(target.defaults).decode()}"
+        )
     if verbose:
-        if target.params:
-            lines.append(f"       params: {msgspec.json.encode(target.params).decode()}")
         lines.append("       capabilities:")
         lines.extend(f"         {name}: {value}" for name, value in capability_values(caps))
         lines.append("       the core adapts:")

@@ -27,6 +27,7 @@ models:
   stable-image-core: [{{provider: stability, upstream_model: core}}]
   stable-image-ultra: [{{provider: stability, upstream_model: ultra}}]
   anime: [{{provider: stability, upstream_model: sd3.5-medium, params: {{style_preset: anime}}}}]
+  anime-by-default: [{{provider: stability, upstream_model: sd3.5-medium, defaults: {{style_preset: anime}}}}]
   erase: [{{provider: stability, upstream_model: core, edit: erase}}]
   outpaint: [{{provider: stability, upstream_model: core, edit: outpaint}}]
   remove-background: [{{provider: stability, upstream_model: core, edit: remove-background}}]
@@ -139,6 +140,29 @@ def test_route_fixed_parameters_are_sent(client: openai.OpenAI, upstream: Stabil
     client.images.generate(model="anime", prompt="a lighthouse")
     assert upstream.received[0].fields["style_preset"] == "anime"
     assert upstream.received[0].fields["model"] == "sd3.5-medium"
+
+
+def test_a_client_value_against_a_fixed_route_parameter_is_a_400_naming_it(
+    client: openai.OpenAI, upstream: StabilityEmulator
+) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.images.generate(model="anime", prompt="a fox", extra_body={"style_preset": "photographic"})
+    assert refused.value.body["param"] == "style_preset"  # type: ignore[index]
+    assert refused.value.code == "fixed_by_route" and upstream.received == []
+    client.images.generate(
+        model="anime", prompt="a fox", extra_body={"style_preset": "anime"}
+    )  # the same: fine
+    assert upstream.received[0].fields["style_preset"] == "anime"
+
+
+def test_a_route_default_gives_way_to_the_clients_value(
+    client: openai.OpenAI, upstream: StabilityEmulator
+) -> None:
+    client.images.generate(model="anime-by-default", prompt="a fox")
+    client.images.generate(
+        model="anime-by-default", prompt="a fox", extra_body={"style_preset": "photographic"}
+    )
+    assert [r.fields["style_preset"] for r in upstream.received] == ["anime", "photographic"]
 
 
 def test_unknown_extra_is_refused_naming_it(client: openai.OpenAI, upstream: StabilityEmulator) -> None:

@@ -206,3 +206,13 @@ models:
             providers,
         )
     assert error.value.path == "models.m.unknown_params" and "dialect" in error.value.message
+
+
+def test_a_parameter_is_fixed_or_a_default_not_both(providers: dict) -> None:
+    routes = "providers: {a: {plugin: offline}}\nmodels: {m: [{provider: a, %s}]}\n"
+    assert load(routes % "params: {seed: 1}", providers).models["m"].targets[0].params == {"seed": 1}
+    assert load(routes % "defaults: {seed: 2}", providers).models["m"].targets[0].defaults == {"seed": 2}
+    with pytest.raises(RoutesError, match=r"models\.m\.targets\[0\]\.defaults\.seed"):
+        load(routes % "params: {seed: 1}, defaults: {seed: 2}", providers)
+    with pytest.raises(RoutesError, match=r"defaults\.steps"):
+        load(routes % "defaults: {steps: 2}", providers)

@@ -163,9 +163,9 @@ def test_operation_not_supported() -> None:
     assert refusal.value.param == "model" and refusal.value.code == "operation_not_supported"
 
 
-def test_extra_params_checked_and_route_params_win() -> None:
-    plan = make_plan(request(extra={"seed": 1}), ONE_PER_CALL_PNG, "m", {"seed": 7, "style_preset": "anime"})
-    assert plan.params == {"seed": 7, "style_preset": "anime"}
+def test_extra_params_checked_and_route_params_added() -> None:
+    plan = make_plan(request(extra={"seed": 1}), ONE_PER_CALL_PNG, "m", {"style_preset": "anime"})
+    assert plan.params == {"seed": 1, "style_preset": "anime"}
     with pytest.raises(InvalidRequest) as refusal:
         make_plan(request(extra={"cfg_scale": 3}), ONE_PER_CALL_PNG, "m", {})
     assert refusal.value.param == "cfg_scale" and refusal.value.code == "unknown_parameter"
@@ -268,3 +268,26 @@ def test_hints_are_dropped_and_svg_is_one_per_call() -> None:
     assert plan.moderation is None
     svg = ModelCapabilities(output_formats=frozenset({"png", "svg"}), max_images_per_call=10)
     assert make_plan(request(output_format="svg", n=3), svg, "m", {}).batches == [1, 1, 1]
+
+
+def test_a_fixed_route_param_refuses_another_client_value_even_as_multipart_text() -> None:
+    caps = ModelCapabilities(extra_params=frozenset({"seed", "style"}))
+    with pytest.raises(InvalidRequest) as refused:
+        make_plan(request(extra={"seed": 7}), caps, "m", {"seed": 3})
+    assert (refused.value.param, refused.value.code) == ("seed", "fixed_by_route")
+    assert make_plan(request(extra={"seed": "3"}), caps, "m", {"seed": 3}).params == {"seed": 3}
+    assert make_plan(request(), caps, "m", {"seed": 3}).params == {"seed": 3}
+
+
+def test_a_fixed_route_param_of_the_unified_api_is_checked_against_the_clients_field() -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        make_plan(request(quality="low"), GPT_LIKE, "m", {"quality": "high"})
+    assert refused.value.param == "quality"
+
+
+def test_route_defaults_apply_only_where_the_client_sent_nothing() -> None:
+    caps = ModelCapabilities(extra_params=frozenset({"seed"}))
+    assert make_plan(request(), caps, "m", {}, route_defaults={"seed": 3}).params == {"seed": 3}
+    assert make_plan(request(extra={"seed": 9}), caps, "m", {}, route_defaults={"seed": 3}).params == {
+        "seed": 9
+    }
