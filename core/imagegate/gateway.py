@@ -135,13 +135,15 @@ class Gateway:
         candidates = self.candidates(request, table, client)
         if client is not None:
             await self.accounting.admit(client, request.n)
-        events = EventStream(request.operation, table.server.stream_keepalive_seconds, record)
+        # The effective end-user id is echoed on every completed event, as in a body answer.
+        echoed = {} if request.params.end_user is None else {"safety_identifier": request.params.end_user}
+        events = EventStream(request.operation, table.server.stream_keepalive_seconds, record, echoed)
         streaming = _Streaming(events, StreamedImages(), self._delivery(table, base_url))
 
         async def production() -> None:
             try:
                 await self._produce(request, table, candidates, record, streaming)
-                body = streaming.images.body()
+                body = {**streaming.images.body(), **echoed}
                 self.hook.imagegate_response_ready(request=request, request_id=request_id, response=body)
             finally:  # also when the client left: what was made was paid for
                 await asyncio.shield(self.charge(client, record))

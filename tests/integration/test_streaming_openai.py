@@ -89,6 +89,7 @@ def test_partial_and_completed_events_are_relayed(setup: Setup) -> None:
             size="1024x1536",
             quality="low",
             output_format="jpeg",
+            safety_identifier="user-hash-1",
             stream=True,
             partial_images=2,
         )
@@ -112,6 +113,7 @@ def test_partial_and_completed_events_are_relayed(setup: Setup) -> None:
             )
             assert abs(event.created_at - time.time()) < 60
         completed = image_events[-1]
+        assert completed.safety_identifier == "user-hash-1"  # the effective end-user id, echoed
         assert completed.usage.output_tokens == 272 and completed.usage.input_tokens_details.text_tokens == 4
         assert len({event.b64_json for event in image_events}) == 3
     # One upstream call per image, each asked to stream its previews.

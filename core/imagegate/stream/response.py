@@ -60,8 +60,15 @@ class EventStream:
     events through :meth:`send_partial` / :meth:`send_completed`, and awaits :meth:`first` before handing it
     to the server."""
 
-    def __init__(self, operation: Operation, keepalive_seconds: float, record: RequestRecord) -> None:
+    def __init__(
+        self,
+        operation: Operation,
+        keepalive_seconds: float,
+        record: RequestRecord,
+        completed_fields: dict[str, Any] | None = None,
+    ) -> None:
         self.prefix = EVENT_PREFIXES[operation]
+        self.completed_fields = completed_fields or {}  # added to every completed event
         self.keepalive_seconds = keepalive_seconds
         self.request = record
         self.record = record.stream = StreamRecord()
@@ -78,7 +85,7 @@ class EventStream:
         await self._send(f"{self.prefix}.partial_image", body, partial=True)
 
     async def send_completed(self, body: dict[str, Any]) -> None:
-        await self._send(f"{self.prefix}.completed", body, partial=False)
+        await self._send(f"{self.prefix}.completed", {**body, **self.completed_fields}, partial=False)
 
     async def _send(self, event: str, body: dict[str, Any], *, partial: bool) -> None:
         self.started = True
