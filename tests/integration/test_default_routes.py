@@ -4,9 +4,11 @@ the current models."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -91,3 +93,33 @@ def test_serve_outside_the_checkout(tmp_path: Path) -> None:
         server.terminate()
         _, stderr = server.communicate(timeout=20)
     assert "imagegate/routes.yaml (the default shipped with imagegate)" in stderr
+
+
+def test_the_wheel_ships_the_default_table_and_the_model_table(tmp_path: Path) -> None:
+    repository = Path(__file__).resolve().parents[2]
+    source = tmp_path / "source"  # a clean copy: no build/ left over from an earlier build
+    junk = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    for name in ("core", "plugins"):
+        shutil.copytree(repository / name, source / name, ignore=junk)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(repository / name, source / name)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            tmp_path,
+            source,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("imagegate-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert {"imagegate/routes.yaml", "imagegate_openai/models.yaml"} <= names
