@@ -2,7 +2,8 @@
 
 ```sh
 python -m bench.hostile bomb              # one bomb, then 8 at once: status, wall time, server CPU, peak RSS
-python -m bench.hostile slow              # how long idle, trickling and stalled connections are held
+python -m bench.hostile slow              # how long idle, trickling and stalled connections are held, and
+                                          # what 1,500 idle connections do to a normal request
 python -m bench.hostile bomb --gateway-src /path/to/other/checkout   # the same against another source tree
 ```
 
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .procs import RssSampler, Service, free_port, http_post, reset_peak_rss, rss_bytes, usage
+from .procs import RssSampler, Service, free_port, http_get, http_post, reset_peak_rss, rss_bytes, usage
 
 ROUTES = """
 server:
@@ -180,8 +181,35 @@ def slow(args: argparse.Namespace, directory: Path) -> None:
         big = head + b"X-Big: " + b"a" * (10 * 2**20) + b"\r\n\r\n"
         seconds, status = held_for(base, [big], 0.0, cap)
         print(f"  a 10 MB request header: {status.decode('latin-1') or 'no answer'} after {seconds:.1f} s")
+        crowd(base, args.crowd, cap)
     finally:
         service.stop()
+
+
+def crowd(base: str, count: int, cap: float) -> None:
+    """``count`` connections that send nothing: what a normal request gets meanwhile, and how many of them
+    the gateway still holds open after ``cap`` seconds."""
+    host, port = base.removeprefix("http://").split(":")
+    sockets = [socket.create_connection((host, int(port))) for _ in range(count)]
+    try:
+        status, _ = http_get(base + "/healthz", timeout=30)
+        time.sleep(cap)
+        open_ = 0
+        for sock in sockets:
+            sock.setblocking(False)
+            try:
+                open_ += sock.recv(1) != b""
+            except BlockingIOError:
+                open_ += 1  # nothing to read, not closed
+            except OSError:
+                pass
+        print(
+            f"  {count} connections that send nothing: a request meanwhile got HTTP {status}; "
+            f"{open_} of them still open after {cap:g} s"
+        )
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def main() -> None:
@@ -191,6 +219,7 @@ def main() -> None:
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 8], help="bombs sent at once, per run")
     parser.add_argument("--rss-cap-mb", type=int, default=10_000)
     parser.add_argument("--cap-seconds", type=float, default=120.0, help="longest a slow client is watched")
+    parser.add_argument("--crowd", type=int, default=1500, help="idle connections opened at once (slow)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="imagegate-hostile-") as tmp:
         (bomb if args.what == "bomb" else slow)(args, Path(tmp))

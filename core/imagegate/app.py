@@ -101,6 +101,11 @@ def create_app(
         for section in ("image_store", "shared_state"):
             if getattr(new.server, section) != getattr(table.server, section):
                 log.warning("server.%s changes take effect when the gateway restarts", section)
+        started, now = table.server.connections, new.server.connections
+        if msgspec.structs.replace(now, body_idle_seconds=started.body_idle_seconds) != started:
+            log.warning(
+                "server.connections changes (but body_idle_seconds) take effect when the gateway restarts"
+            )
 
     reloader = RouteReloader(
         path,
@@ -164,7 +169,9 @@ def create_app(
                 admin_key=lambda: state.table.server.admin_key,
             ),
             Middleware(
-                BodyLimitMiddleware, limit_bytes=lambda: int(state.table.server.max_body_mb * 1024 * 1024)
+                BodyLimitMiddleware,
+                limit_bytes=lambda: int(state.table.server.max_body_mb * 1024 * 1024),
+                idle_seconds=lambda: state.table.server.connections.body_idle_seconds,
             ),
         ],
         exception_handlers={
@@ -176,6 +183,7 @@ def create_app(
     app.state.plugin_manager = manager
     app.state.providers = providers
     app.state.reloader = reloader
+    app.state.routes = state
     return app
 
 

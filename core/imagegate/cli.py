@@ -121,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .serving import uvicorn_options
+
     routes, origin = find_routes(args.routes)
     try:  # refuse a broken file before binding the port
         table, _ = _load(routes)
@@ -147,6 +149,7 @@ def _serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             log_config=_log_config(args.log_level),
             timeout_graceful_shutdown=30,
+            **uvicorn_options(table.server.connections),
         )
     return 0
 

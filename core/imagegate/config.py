@@ -137,8 +137,20 @@ class ImageUrlSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     timeout_seconds: Positive = 30.0
 
 
+class ConnectionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Limits on what one client connection may hold (per gateway process; imagegate/serving.py).
+    ``body_idle_seconds`` follows reloads; the others take effect when the gateway restarts."""
+
+    header_timeout_seconds: Positive = 10.0  # to receive a request's line and headers (else 408, or closed)
+    body_idle_seconds: Positive = 30.0  # the longest wait for the next part of a body being read (else 408)
+    keep_alive_seconds: Positive = 5.0  # an idle connection between requests is closed after this
+    max_header_kb: Annotated[int, msgspec.Meta(ge=1)] = 32  # request line and headers (else 431)
+    max_connections: Annotated[int, msgspec.Meta(ge=1)] = 1000  # open at once; over it: 503, retry-after
+
+
 class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_body_mb: float = 64.0
+    connections: ConnectionSettings = ConnectionSettings()
     # The most pixels an image the gateway decodes may declare (inputs, and upstream results it transcodes);
     # checked from the header before any decoding, and never above Pillow's own limit.
     max_input_pixels: Annotated[int, msgspec.Meta(gt=0)] = 40_000_000

@@ -116,6 +116,28 @@ class PayloadTooLarge(GatewayError):
     default_code = "request_too_large"
 
 
+class RequestTimeout(GatewayError):
+    """The client stopped sending its request (headers or body) for longer than the gateway waits."""
+
+    status = 408
+    type = "invalid_request_error"
+    default_code = "request_timeout"
+
+
+class HeadersTooLarge(GatewayError):
+    status = 431
+    type = "invalid_request_error"
+    default_code = "request_headers_too_large"
+
+
+class ServerBusy(GatewayError):
+    """More client connections are open than the gateway holds at once."""
+
+    status = 503
+    type = "server_error"
+    default_code = "server_busy"
+
+
 class UnsupportedMediaType(GatewayError):
     status = 415
     type = "invalid_request_error"

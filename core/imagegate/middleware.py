@@ -1,8 +1,9 @@
 """Pure ASGI middleware: a request id on every response (unexpected failures included), and a body size
-limit enforced while reading."""
+limit and idle timeout enforced while reading."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from collections.abc import Callable
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import GatewayError, PayloadTooLarge
+from .errors import GatewayError, PayloadTooLarge, RequestTimeout
 
 REQUEST_ID_HEADER = b"x-request-id"
 
@@ -57,11 +58,17 @@ class RequestIdMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuses bodies over the limit: at once from ``Content-Length``, else as soon as the count passes it."""
+    """Refuses bodies over the limit: at once from ``Content-Length``, else as soon as the count passes it.
+    While a body is being read, a wait of more than ``idle_seconds`` for its next part is a 408 (a client
+    trickling or stalling its upload holds the connection no longer); once the body is complete, receiving
+    (the app waiting for a disconnect) is not limited."""
 
-    def __init__(self, app: ASGIApp, limit_bytes: Callable[[], int]) -> None:
+    def __init__(
+        self, app: ASGIApp, limit_bytes: Callable[[], int], idle_seconds: Callable[[], float]
+    ) -> None:
         self.app = app
         self.limit_bytes = limit_bytes
+        self.idle_seconds = idle_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,15 +79,26 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await send_error(send, _too_large(limit), close=True)
             return
+        idle = self.idle_seconds()
         received = 0
+        complete = False
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:
+                return await receive()
+            try:
+                async with asyncio.timeout(idle):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"No part of the request body arrived for {idle:g} s.", headers={"connection": "close"}
+                ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise _too_large(limit)
+                complete = not message.get("more_body", False)
             return message
 
         await self.app(scope, counting_receive, send)

@@ -99,13 +99,14 @@ ERROR_TEXTS = {
     408: "The request body stopped arriving",
     413: "Body too large",
     415: "Unsupported content type",
+    431: "Request line and headers too large",
     429: "Upstream rate limit (retry-after says when to retry)",
     500: "Unexpected failure (x-request-id identifies it in the logs)",
     502: "Upstream failure",
-    503: "Account not configured, or every upstream cooling down",
+    503: "Account not configured, every upstream cooling down, or too many connections (retry-after)",
     504: "Upstream timeout, or the request's deadline passed",
 }
-IMAGE_ERRORS = _errors(400, 401, 403, 404, 408, 413, 415, 429, 500, 502, 503, 504)
+IMAGE_ERRORS = _errors(400, 401, 403, 404, 408, 413, 415, 429, 431, 500, 502, 503, 504)
 BINARY_FILE = {"type": "string", "format": "binary"}
 BINARY_FILES = {"type": "array", "items": BINARY_FILE}
 

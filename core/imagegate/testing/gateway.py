@@ -14,6 +14,7 @@ import yaml
 from ..app import create_app
 from ..retry import Clock
 from ..router import Router
+from ..serving import uvicorn_options
 from .servers import serve_asgi
 
 Routes = str | Mapping[str, Any]
@@ -47,7 +48,8 @@ def serve_gateway(
         if router is None and clock is not None:
             router = Router(clock=clock)
         app = create_app(path, environ=dict(environ or {}), plugins=plugins, router=router)
-        yield stack.enter_context(serve_asgi(app))
+        limits = uvicorn_options(app.state.routes.table.server.connections)  # as `imagegate serve` has them
+        yield stack.enter_context(serve_asgi(app, **limits))
 
 
 def _routes_yaml(routes: Mapping[str, Any], directory: Path) -> str:

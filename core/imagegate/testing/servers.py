@@ -25,10 +25,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_asgi(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1; yields the base URL (``http://127.0.0.1:PORT``)."""
+def serve_asgi(app: Any, **options: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1; yields the base URL (``http://127.0.0.1:PORT``). ``options``
+    are more ``uvicorn.Config`` arguments (the gateway's connection limits)."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
