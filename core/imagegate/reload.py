@@ -39,10 +39,13 @@ class RouteReloader:
         load: Callable[[], RouteTable],
         on_swap: Callable[[RouteTable], None] = lambda table: None,
         loaded_fingerprint: bytes | None = None,
+        settle_seconds: float = 0.1,
     ) -> None:
         """``load`` reads and validates the file (raising :class:`RoutesError`); ``on_swap`` is told of each new
-        table; ``loaded_fingerprint`` is the fingerprint of the file the running table came from."""
+        table; ``loaded_fingerprint`` is the fingerprint of the file the running table came from; a changed file
+        is loaded once two reads ``settle_seconds`` apart agree."""
         self.path = path
+        self.settle_seconds = settle_seconds
         self.state = state
         self._load = load
         self._on_swap = on_swap
@@ -53,11 +56,24 @@ class RouteReloader:
     async def check(self) -> bool | None:
         """Reload if the file changed since it was last seen: ``None`` when unchanged, else whether the new
         content was taken."""
-        fingerprint = await asyncio.to_thread(file_fingerprint, self.path)
+        fingerprint = await self._settled_fingerprint()
         if fingerprint == self._seen:
             return None
         self._seen = fingerprint  # a broken version is reported once, not at every check
         return await self.reload()
+
+    async def _settled_fingerprint(self) -> bytes | None:
+        """The file's fingerprint; when it differs from the last one seen, only once two reads a moment apart
+        agree, so a file caught while an editor or ``cat >`` is still writing it (empty, or cut at a line that
+        happens to leave valid YAML) is never loaded."""
+        current = await asyncio.to_thread(file_fingerprint, self.path)
+        while current != self._seen:
+            await asyncio.sleep(self.settle_seconds)
+            again = await asyncio.to_thread(file_fingerprint, self.path)
+            if again == current:
+                break
+            current = again
+        return current
 
     async def reload(self) -> bool:
         """Load the file now; swap it in if it is valid, else keep the running table and record why."""

@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from imagegate import reload as reload_module
 from imagegate.cli import main
 from imagegate.config import RouteTable, load_routes
 from imagegate.gateway import RouteState
@@ -59,6 +60,29 @@ async def test_a_changed_file_is_swapped_in(setup: Setup) -> None:
     assert await setup.reloader.check() is True
     assert setup.models == ["first", "second"] and setup.swapped == [setup.state.table]
     assert old.models.keys() == {"first"}  # a request holding the old table still sees it whole
+
+
+async def test_a_file_caught_half_written_is_loaded_only_once_it_settles(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer caught between truncating and finishing the file: the first read sees a cut that is still
+    valid YAML (only the first model); the writer finishes right after. Only the whole file loads."""
+    cut = MORE.replace(", second: [{provider: a}]", "")
+    setup.path.write_text(cut + "# ")
+    real_fingerprint = reload_module.file_fingerprint
+    reads: list[bytes | None] = []
+
+    def fingerprint_then_finish_writing(path: Path) -> bytes | None:
+        reads.append(real_fingerprint(path))
+        if len(reads) == 1:
+            path.write_text(MORE)
+        return reads[-1]
+
+    monkeypatch.setattr(reload_module, "file_fingerprint", fingerprint_then_finish_writing)
+    setup.reloader.settle_seconds = 0
+    assert await setup.reloader.check() is True
+    assert setup.models == ["first", "second"] and len(setup.swapped) == 1
+    assert len(reads) == 3  # the cut, the whole file, the whole file again
 
 
 async def test_a_broken_file_keeps_the_table_and_says_why_once(
