@@ -41,12 +41,16 @@ class S3ImageStore:
         self.ttl = settings.ttl_seconds
         self.presigned = settings.url_mode == "presigned"
         self._now = clock
+        self._lifecycle: asyncio.Task[bool] | None = None
         self._store = S3Store(
             self.settings.bucket, prefix=self.settings.prefix or None, **_s3_options(self.settings)
         )
 
     async def start(self) -> None:
-        await asyncio.to_thread(apply_lifecycle_rule, self.settings, self.ttl)
+        # In the background: a store that is slow to answer must not hold up the gateway's start.
+        self._lifecycle = asyncio.create_task(
+            asyncio.to_thread(apply_lifecycle_rule, self.settings, self.ttl)
+        )
 
     async def put(self, data: bytes, fmt: str) -> str:
         name = new_name(fmt)
@@ -111,7 +115,8 @@ class S3ImageStore:
             raise ImageStoreUnavailable.after(error, "deleting images") from None
 
     async def close(self) -> None:
-        return None
+        if self._lifecycle is not None:
+            self._lifecycle.cancel()
 
 
 def _s3_options(settings: S3Settings) -> dict[str, Any]:
