@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from imagegate.cli import main
 from imagegate.config import S3Settings, StoreSettings
 from imagegate.store import ImageStoreUnavailable
-from imagegate.store.s3 import LIFECYCLE_RULE_ID, S3ImageStore, apply_lifecycle_rule
+from imagegate.store.s3 import S3ImageStore, apply_lifecycle_rule, lifecycle_rule_id
 
 from tests.support.gateway import serve_gateway
 from tests.support.images import describe, make_image
@@ -114,8 +115,8 @@ def test_lifecycle_rule_is_merged_into_the_buckets_rules(s3_server: S3Server, pr
     assert apply_lifecycle_rule(own, 3 * 86400)  # a new TTL replaces the gateway's rule, not the operator's
     rules = {rule["ID"]: rule for rule in admin.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
     assert rules["operators-own"]["Filter"] == {"Prefix": "logs/"}
-    assert rules[LIFECYCLE_RULE_ID]["Filter"] == {"Prefix": prefix}
-    assert rules[LIFECYCLE_RULE_ID]["Expiration"] == {"Days": 3}
+    assert rules[lifecycle_rule_id(prefix)]["Filter"] == {"Prefix": prefix}
+    assert rules[lifecycle_rule_id(prefix)]["Expiration"] == {"Days": 3}
 
 
 def test_lifecycle_rule_refused_is_a_warning(
@@ -188,6 +189,18 @@ def test_gateway_hosts_url_images_in_the_bucket(s3_gateway: str, s3_server: S3Se
     assert describe(response.content)[:3] == ("webp", 256, 256)
 
 
+def test_gateway_start_sets_the_lifecycle_rule_of_its_prefix(s3_gateway: str, s3_server: S3Server) -> None:
+    admin = s3_admin_client(s3_server)
+    deadline = time.monotonic() + 10  # set in the background as the gateway starts
+    while True:
+        rules = admin.get_bucket_lifecycle_configuration(Bucket=TEST_BUCKET)["Rules"]
+        ours = [rule for rule in rules if rule["Filter"].get("Prefix", "").startswith("gw-")]
+        if ours or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert ours and all(rule["Expiration"] == {"Days": 1} for rule in ours)  # 3600 s, in whole days
+
+
 def test_prepare_store_creates_the_bucket_and_its_rule(
     s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -201,7 +214,7 @@ def test_prepare_store_creates_the_bucket_and_its_rule(
     assert main(["prepare-store", "--routes", str(routes)]) == 0
     assert f"bucket {bucket}: created" in capsys.readouterr().out
     rules = s3_admin_client(s3_server).get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
-    assert [rule["ID"] for rule in rules] == [LIFECYCLE_RULE_ID]
+    assert [rule["ID"] for rule in rules] == [lifecycle_rule_id("hosted/")]
     assert main(["prepare-store", "--routes", str(routes)]) == 0
     assert f"bucket {bucket}: exists" in capsys.readouterr().out
 

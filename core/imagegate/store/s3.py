@@ -29,7 +29,12 @@ from . import ImageStoreUnavailable, StoredImage, content_type_of, new_name
 
 log = logging.getLogger("imagegate")
 
-LIFECYCLE_RULE_ID = "imagegate-hosted-images"
+
+def lifecycle_rule_id(prefix: str) -> str:
+    """One rule per prefix, so gateways sharing a bucket under different prefixes keep each other's rules."""
+    return f"imagegate-hosted:{prefix}"[:255]
+
+
 CHUNK_BYTES = 1024 * 1024
 DELETE_BATCH = 1000  # the most objects one DeleteObjects request takes
 
@@ -199,7 +204,7 @@ def apply_lifecycle_rule(settings: S3Settings, ttl_seconds: int) -> bool:
 
     client = _admin_client(settings)
     rule = {
-        "ID": LIFECYCLE_RULE_ID,
+        "ID": lifecycle_rule_id(settings.prefix),
         "Status": "Enabled",
         "Filter": {"Prefix": settings.prefix},
         "Expiration": {"Days": max(1, math.ceil(ttl_seconds / 86400))},
@@ -212,7 +217,7 @@ def apply_lifecycle_rule(settings: S3Settings, ttl_seconds: int) -> bool:
                 raise
             rules = []
         if rule not in rules:
-            others = [existing for existing in rules if existing.get("ID") != LIFECYCLE_RULE_ID]
+            others = [existing for existing in rules if existing.get("ID") != rule["ID"]]
             client.put_bucket_lifecycle_configuration(
                 Bucket=settings.bucket, LifecycleConfiguration={"Rules": [*others, rule]}
             )
