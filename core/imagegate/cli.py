@@ -148,6 +148,7 @@ def _serve(args: argparse.Namespace) -> int:
             workers=args.workers,
             log_level=args.log_level,
             log_config=_log_config(args.log_level),
+            access_log=False,  # the gateway writes its own access line, with more in it (docs/routing.md)
             timeout_graceful_shutdown=30,
             **uvicorn_options(table.server.connections),
         )
@@ -219,7 +220,8 @@ def _is_loopback(host: str) -> bool:
 
 
 def _log_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging, plus the gateway's: its messages on stderr, its JSON access lines alone on stdout."""
+    """uvicorn's logging, plus the gateway's: its messages on stderr, its JSON access lines alone on stdout
+    (uvicorn's own access log is off)."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
@@ -229,7 +231,7 @@ def _log_config(level: str) -> dict[str, Any]:
         "class": "logging.StreamHandler",
         "stream": "ext://sys.stdout",
     }
-    config["handlers"]["access"]["stream"] = "ext://sys.stderr"  # stdout: the JSON lines only
+    config["loggers"]["uvicorn.access"]["handlers"] = []  # stdout: the JSON lines only
     config["loggers"]["imagegate"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
     config["loggers"][ACCESS_LOGGER] = {"handlers": ["json_lines"], "level": "INFO", "propagate": False}
     return config

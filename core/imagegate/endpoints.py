@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from .accesslog import RequestRecord, record_for
 from .capabilities import Operation
@@ -18,13 +20,29 @@ from .gateway import Gateway
 from .openapi import openapi_document
 from .parsing import parse_request
 from .stream.response import EventStream
+from .verbatim import json_pieces
 
 
 class JSONBytes(Response):
+    """A JSON answer, written as :func:`imagegate.verbatim.json_pieces` cuts it: an upstream's image literals
+    go from the upstream's buffer to the socket, never copied into one new body."""
+
     media_type = "application/json"
 
-    def render(self, content: Any) -> bytes:
-        return msgspec.json.encode(content)
+    def __init__(self, content: Any, headers: Mapping[str, str] | None = None) -> None:
+        self.pieces = json_pieces(content, ENCODER)
+        length = sum(len(piece) for piece in self.pieces)
+        super().__init__(None, headers={**(headers or {}), "content-length": str(length)})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        *pieces, last = self.pieces
+        for piece in pieces:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": last})
+
+
+ENCODER = msgspec.json.Encoder()
 
 
 COST_HEADER = "x-imagegate-cost-usd"

@@ -28,6 +28,7 @@ from .capabilities import ModelCapabilities, Operation
 from .clients.pricing import Price
 from .images import ImageHeader
 from .request import InputImage
+from .verbatim import decode_json
 
 
 def decode_base64(text: str | bytes | memoryview) -> bytes:
@@ -137,8 +138,9 @@ class UpstreamEvent:
     event: str | None
     data: bytes
 
-    def json(self, type: Any = Any) -> Any:
-        return msgspec.json.decode(self.data, type=type)
+    def json(self, type: Any = Any, *, verbatim: str | None = None) -> Any:
+        """The data decoded as ``type``; ``verbatim`` as for :meth:`UpstreamResponse.json`."""
+        return decode_json(self.data, type, verbatim)
 
 
 @dataclass(slots=True)
@@ -151,8 +153,16 @@ class UpstreamResponse:
     # A streamed answer (2xx, text/event-stream) leaves ``body`` empty: its events arrive through this.
     events: AsyncIterator[UpstreamEvent] | None = None
 
-    def json(self, type: Any = Any) -> Any:
-        return msgspec.json.decode(self.body, type=type)
+    def json(self, type: Any = Any, *, verbatim: str | None = None) -> Any:
+        """The body decoded as ``type``. ``verbatim`` names the key of the images' base64 (``b64_json``): its
+        string values are found without the decoder walking their megabytes, and come back as
+        :class:`msgspec.Raw` views of the body where ``type`` has ``msgspec.Raw`` for them. Give them to
+        :class:`ResultImage` as they are: the core verifies them and passes them on verbatim, uncopied."""
+        return decode_json(self.body, type, verbatim)
+
+
+# Base64 checked in slices this long: each decodes into a buffer small enough to be reused, never mapped fresh.
+_CHECKED_SLICE_CHARS = 128 * 1024
 
 
 class ResultImage:
@@ -189,10 +199,12 @@ class ResultImage:
         return self._b64_json_literal if self._b64_json_literal is not None else self.b64()
 
     def ends(self, head: int, tail: int) -> tuple[bytes, bytes] | None:
-        """The first ``head`` and last ``tail`` bytes of an image held as base64, decoding only those two ends
-        of the text; ``None`` when the bytes are already decoded or the ends cannot be decoded on their own
-        (JSON escapes in them). The tail is right only if the base64 is padded: a caller doubting it decodes
-        the whole image."""
+        """The first ``head`` and last ``tail`` bytes of an image held as base64, and the assurance that all of
+        its text is strict base64 (so it is passed on verbatim as a valid JSON string), without decoding it
+        into one buffer: the text is checked slice by slice and only its two ends are kept. ``None`` when the
+        bytes are already decoded, or the text is not strict base64 on its own (JSON escapes, line breaks):
+        the caller decodes the whole image then. The tail is right only if the base64 is padded: a caller
+        doubting it decodes the whole image."""
         if self._data is not None:
             return None
         literal = self._b64_json_literal
@@ -200,10 +212,12 @@ class ResultImage:
         head_chars, tail_chars = -(-head // 3) * 4, -(-tail // 3) * 4 + 4
         if text is None or len(text) <= head_chars + tail_chars:
             return None
+        middle_end = len(text) - tail_chars
         try:
-            return b64decode(text[:head_chars], validate=True)[:head], b64decode(
-                text[-tail_chars:], validate=True
-            )[-tail:]
+            first = b64decode(text[:head_chars], validate=True)[:head]
+            for start in range(head_chars, middle_end, _CHECKED_SLICE_CHARS):
+                b64decode(text[start : min(start + _CHECKED_SLICE_CHARS, middle_end)], validate=True)
+            return first, b64decode(text[middle_end:], validate=True)[-tail:]
         except (binascii.Error, ValueError):
             return None
 

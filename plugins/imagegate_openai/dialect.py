@@ -184,7 +184,7 @@ def parse_images(call: UpstreamCall, response: UpstreamResponse) -> ProviderResu
     """Read a successful Images API body (``created``, ``data[]``, and for GPT models ``background``,
     ``output_format``, ``quality``, ``size``, ``usage``, ``svg_usage``)."""
     try:
-        body = response.json(_ImagesResponse)
+        body = response.json(_ImagesResponse, verbatim="b64_json")
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
         raise UpstreamError(
             f"The upstream answered HTTP {response.status} with a body that is not an images response: {exc}"
@@ -287,7 +287,7 @@ def parse_stream_event(call: UpstreamCall, event: UpstreamEvent) -> StreamItem |
     """One event of a streamed answer: a :class:`PartialImage`, a :class:`ProviderResult` for a completed
     image, ``None`` for an event of another type (skipped), or raise an error event as the gateway's error."""
     try:
-        body = event.json(_StreamEvent)
+        body = event.json(_StreamEvent, verbatim="b64_json")
     except msgspec.DecodeError as exc:
         raise UpstreamError(f"The upstream sent a stream event that is not an image event: {exc}") from None
     kind = body.type or event.event or ""

@@ -9,7 +9,7 @@ after a delay, meant to be longer than the gateway's timeout), :class:`Truncated
 through its ``Content-Length``), :class:`Hold` (answers only once :meth:`FaultyUpstream.release` is called),
 :class:`Garbage` (a well-formed 200 whose ``b64_json`` is not an image), :class:`Claims` (a 200 whose ``size``
 is not the image's), :class:`AsUrl` (a 200 giving the image as a URL on this emulator, optionally with a bad
-body behind it).
+body behind it), :class:`Verbatim` (a 200 with a given body, byte for byte).
 Every request is recorded in :attr:`FaultyUpstream.received` with the step it got.
 
 :class:`FakeClock` is the gateway's clock in these tests (and the unit tests of retries, cooldown and routing):
@@ -89,7 +89,14 @@ class AsUrl:
     body: bytes | None = None  # what the URL serves (default: the real image)
 
 
-Step = Ok | Fail | Reset | Slow | Truncated | Hold | Garbage | Claims | AsUrl
+@dataclass(frozen=True)
+class Verbatim:
+    """200 with ``body`` as the JSON answer, byte for byte (however it is laid out)."""
+
+    body: bytes
+
+
+Step = Ok | Fail | Reset | Slow | Truncated | Hold | Garbage | Claims | AsUrl | Verbatim
 
 
 @dataclass
@@ -170,6 +177,8 @@ class FaultyUpstream:
             _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
+        if isinstance(step, Verbatim):
+            return web.Response(body=step.body, content_type="application/json")
         answer = _images_body(body)
         if isinstance(step, Garbage):
             text = step.b64_text if step.b64_text is not None else base64.b64encode(step.data).decode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import msgspec
+import pytest
 from imagegate.provider import ResultImage
 
 DATA = bytes(range(256)) * 4  # base64 of this contains '/' and '+'
@@ -32,16 +33,25 @@ def test_replacing_data_drops_every_older_form() -> None:
     assert image.b64() == base64.b64encode(b"new").decode() and image.b64_json_value() == image.b64()
 
 
-def test_ends_decode_only_the_two_ends_of_the_base64() -> None:
-    data = bytes(range(256)) * 400  # 100 KB
+def test_ends_decode_only_the_two_ends_of_the_base64_and_check_the_rest_in_slices() -> None:
+    data = bytes(range(256)) * 1200  # 300 KB: more than one slice between the two ends
     text = base64.b64encode(data).decode()
     assert ResultImage(b64_json=text).ends(1000, 64) == (data[:1000], data[-64:])
-    # Escaped slashes in the middle do not matter; in an end, that end cannot be decoded alone.
-    middle = len(text) // 2
-    escaped = text[:middle] + text[middle:].replace("/", "\\/", 3)
-    literal = ResultImage(b64_json=msgspec.Raw(msgspec.json.encode(text)[:1] + escaped.encode() + b'"'))
-    assert literal.ends(1000, 64) == (data[:1000], data[-64:])
-    assert (
-        ResultImage(b64_json=msgspec.Raw(('"' + B64.replace("/", "\\/") + '"').encode())).ends(30, 30) is None
+    assert ResultImage(b64_json=msgspec.Raw(msgspec.json.encode(text))).ends(1000, 64) == (
+        data[:1000],
+        data[-64:],
     )
     assert ResultImage(data=data).ends(10, 10) is None  # decoded already: nothing to save
+
+
+@pytest.mark.parametrize("where", [0.3, 0.5, 0.9])
+@pytest.mark.parametrize(
+    "spoiler", ["\\/", "*", "\x01", " ", "\u00e9"], ids=["escape", "star", "control", "space", "utf8"]
+)
+def test_ends_are_none_when_any_of_the_text_is_not_strict_base64(where: float, spoiler: str) -> None:
+    """The literal is passed on verbatim as a JSON string only if all of it is base64: anything else, wherever
+    it is, leaves the decision to a whole decode."""
+    text = base64.b64encode(bytes(range(256)) * 1200).decode()
+    at = int(len(text) * where)
+    spoiled = (text[:at] + spoiler + text[at + 1 :]).encode()
+    assert ResultImage(b64_json=msgspec.Raw(b'"' + spoiled + b'"')).ends(1000, 64) is None

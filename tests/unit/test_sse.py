@@ -59,6 +59,8 @@ def test_framed_events_read_back_by_the_sdk_decoder() -> None:
     """What the gateway writes is what the official SDK's decoder reads: event name, JSON data, comments
     ignored."""
     body = {"type": "image_edit.completed", "b64_json": "QUJD", "size": "16x16"}
-    written = comment("keep-alive") + frame("image_edit.completed", body, msgspec.json.Encoder()) + comment()
+    written = b"".join(
+        [comment("keep-alive"), *frame("image_edit.completed", body, msgspec.json.Encoder()), comment()]
+    )
     events = list(SDKDecoder().iter_bytes(iter([bytes(written)])))
     assert [(sse.event, sse.json()) for sse in events] == [("image_edit.completed", body)]

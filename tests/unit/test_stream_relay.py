@@ -57,7 +57,7 @@ def sent(events: EventStream) -> list[tuple[str, dict]]:
     """The queued events: (type, data) each."""
     out = []
     while not events._queue.empty():
-        framed = events._queue.get_nowait().data  # type: ignore[union-attr]
+        framed = b"".join(events._queue.get_nowait().pieces)  # type: ignore[union-attr]
         name, _, data = framed.decode().strip().partition("\ndata: ")
         out.append((name.removeprefix("event: "), json.loads(data)))
     return out

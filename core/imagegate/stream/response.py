@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 from ..accesslog import RequestRecord, StreamRecord
 from ..capabilities import Operation
 from ..errors import GatewayError
+from ..verbatim import Piece
 from .sse import comment, frame
 
 log = logging.getLogger("imagegate")
@@ -46,10 +47,10 @@ CLOSED = _Marker("closed")  # the client went away
 
 
 class _Event:
-    __slots__ = ("data", "partial")
+    __slots__ = ("partial", "pieces")
 
-    def __init__(self, data: bytearray, partial: bool) -> None:
-        self.data, self.partial = data, partial
+    def __init__(self, pieces: list[Piece], partial: bool) -> None:
+        self.pieces, self.partial = pieces, partial
 
 
 _Item = _Event | GatewayError | _Marker
@@ -89,8 +90,8 @@ class EventStream:
 
     async def _send(self, event: str, body: dict[str, Any], *, partial: bool) -> None:
         self.started = True
-        data = frame(event, {"type": event, **body}, self._encoder)
-        await self._queue.put(_Event(data, partial))
+        pieces = frame(event, {"type": event, **body}, self._encoder)
+        await self._queue.put(_Event(pieces, partial))
 
     def start(self, production: Coroutine[Any, Any, None], receive: Receive) -> None:
         """Run ``production`` (which queues the events) and watch for the client leaving."""
@@ -146,7 +147,8 @@ class EventStream:
         try:
             item = self._first
             while item is not DONE and item is not CLOSED:
-                await send({"type": "http.response.body", "body": self._chunk(item), "more_body": True})
+                for piece in self._pieces(item):
+                    await send({"type": "http.response.body", "body": piece, "more_body": True})
                 if isinstance(item, GatewayError):
                     break
                 item = await self._next()
@@ -157,12 +159,12 @@ class EventStream:
         finally:
             self.close()
 
-    def _chunk(self, item: _Item) -> bytes | bytearray:
+    def _pieces(self, item: _Item) -> list[Piece]:
         """The bytes for ``item``, noting what was sent."""
         record = self.record
         if item is KEEPALIVE:
             record.keepalives += 1
-            return comment("keep-alive")
+            return [comment("keep-alive")]
         if isinstance(item, GatewayError):
             record.outcome = item.code or item.type
             return frame("error", {"type": "error", **item.body()}, self._encoder)
@@ -171,7 +173,7 @@ class EventStream:
             record.first_event_ms = round((time.perf_counter() - self.request.started) * 1000)
         record.events += 1
         record.partial_images += item.partial
-        return item.data
+        return item.pieces
 
     def close(self) -> None:
         """Stop the production (if still running) and the disconnect watch."""

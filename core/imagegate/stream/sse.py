@@ -3,8 +3,7 @@
 :class:`SSEDecoder` turns the bytes of an upstream's event stream into :class:`UpstreamEvent` s as they arrive.
 Events can be megabytes on one ``data:`` line, arriving in many chunks: a line is kept as the pieces of the
 chunks it spans, line ends are found with ``bytes.find`` (memchr), and a data line is copied once, when it is
-complete. :func:`frame` and :func:`comment` write the gateway's own events (a frame is a ``bytearray``, which
-the server writes as it would ``bytes``, saving a copy of each image).
+complete. :func:`frame` and :func:`comment` write the gateway's own events.
 """
 
 from __future__ import annotations
@@ -14,13 +13,14 @@ from typing import Any
 import msgspec
 
 from ..provider import UpstreamEvent
+from ..verbatim import Piece, json_pieces
 
-Piece = tuple[bytes, int, int]  # chunk, start, end: a slice not yet copied
+Slice = tuple[bytes, int, int]  # chunk, start, end: not yet copied
 
 
 class SSEDecoder:
     def __init__(self) -> None:
-        self._pieces: list[Piece] = []  # the line being read, when it started in an earlier chunk
+        self._pieces: list[Slice] = []  # the line being read, when it started in an earlier chunk
         self._after_cr = False  # the last chunk ended with CR: an LF opening the next one belongs to it
         self._event: str | None = None
         self._data: list[bytes] = []
@@ -52,7 +52,7 @@ class SSEDecoder:
             start = following
         return events
 
-    def _line(self, pieces: list[Piece]) -> UpstreamEvent | None:
+    def _line(self, pieces: list[Slice]) -> UpstreamEvent | None:
         chunk, start, end = pieces[0]
         if len(pieces) == 1 and start == end:  # a blank line dispatches the event read so far, if any
             return self._dispatch()
@@ -81,19 +81,16 @@ class SSEDecoder:
         return event
 
 
-def _joined(pieces: list[Piece]) -> bytes:
+def _joined(pieces: list[Slice]) -> bytes:
     """The pieces as one ``bytes``: the one copy a line's bytes go through."""
     return b"".join([memoryview(chunk)[start:end] for chunk, start, end in pieces])
 
 
-def frame(event: str, data: Any, encoder: msgspec.json.Encoder) -> bytearray:
+def frame(event: str, data: Any, encoder: msgspec.json.Encoder) -> list[Piece]:
     """One event: ``event: NAME``, ``data: DATA`` (``data`` as JSON, on one line: JSON has no raw line
-    breaks), a blank line. Encoded straight into the frame: a megabyte image is copied once here."""
-    prefix = b"event: " + event.encode() + b"\ndata: "
-    buffer = bytearray(prefix)
-    encoder.encode_into(data, buffer, len(prefix))
-    buffer += b"\n\n"
-    return buffer
+    breaks), a blank line; as pieces to write in order, an upstream's image literal in ``data`` being a
+    piece of its own, uncopied (:func:`imagegate.verbatim.json_pieces`)."""
+    return json_pieces(data, encoder, b"event: " + event.encode() + b"\ndata: ", b"\n\n")
 
 
 def comment(text: str = "") -> bytes:
