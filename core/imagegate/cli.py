@@ -239,8 +239,10 @@ def _log_config(level: str) -> dict[str, Any]:
 
 def app_from_environment():  # type: ignore[no-untyped-def]
     """The uvicorn factory used by ``serve`` (each worker process builds its own app)."""
+    from .allocator import keep_freed_memory
     from .app import create_app
 
+    keep_freed_memory()
     return create_app(find_routes(None)[0])
 
 
