@@ -69,9 +69,10 @@ def start_gateway(directory: Path, source: str | None) -> tuple[Service, str]:
     script = shutil.which("imagegate")
     program = [script] if script and not source else [sys.executable, "-m", "imagegate.cli"]
     env = dict(os.environ)
-    if source:
+    if source:  # that tree's core, plugins and example plugin (the installed one may not fit an older core)
         root = Path(source).resolve()
-        env["PYTHONPATH"] = os.pathsep.join([str(root / "core"), str(root / "plugins")])
+        paths = [root / "core", root / "plugins", root / "examples" / "imagegate-pixelworks"]
+        env["PYTHONPATH"] = os.pathsep.join(str(path) for path in paths)
     command = [*program, "serve", "--routes", str(routes), "--port", str(port), "--log-level", "warning"]
     service = Service("gateway", command, base + "/readyz", directory / "gateway.log", env)
     service.start()
