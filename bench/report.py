@@ -153,7 +153,7 @@ COLUMNS = (
     ("req/s", "8.1f"),
     ("p50 ms", "8.2f"),
     ("p99 ms", "8.2f"),
-    ("1st ev", "7.2f"),
+    ("ttfb", "7.2f"),
     ("thr/pass", "8.2f"),
     ("+p50/pass", "+9.2f"),
     ("+p50/dir", "+8.2f"),
@@ -265,8 +265,9 @@ def render(report: Any) -> str:
         f"peak RSS over all runs {report.gateway_peak_rss_mb:.0f} MB",
         "url: the pass-through has no URL mode; compare the gateway's url row with the generate rows "
         "(same upstream answer, returned as base64).",
-        "stream, stream-final: stream=true with 2 previews / none; '1st ev' is the p50 time to the first event "
-        "(the pass-through buffers the upstream's whole stream); compare with the generate rows.",
+        "ttfb: p50 time to the first byte of the answer (its headers; stream, stream-final: its first event). "
+        "stream, stream-final: stream=true with 2 previews / none (the pass-through buffers the upstream's whole "
+        "stream); compare with the generate rows.",
         *_stream_summary(report),
         "",
         "targets (issue 7):",

@@ -27,6 +27,7 @@ from pathlib import Path
 import msgspec
 
 from . import assets as payloads
+from .compare import comparisons, render_comparisons
 from .emulator import API_KEY
 from .load import LoadResult, LoadSpec
 from .procs import (
@@ -118,7 +119,7 @@ class Request:
     body_text: str | None = None
     body_file: Path | None = None
     content_type: str = "application/json"
-    first_event: bool = False  # a streamed answer: time its first event too
+    first_event: bool = False  # a streamed answer: time to its first event (else to the headers)
 
     def body(self) -> bytes:
         return self.body_file.read_bytes() if self.body_file else (self.body_text or "").encode()
@@ -166,7 +167,7 @@ class RunResult:
     peak_rss_mb: float | None  # the target's RSS high-water mark during the run (None for the emulator)
     sampled_rss_mb: float | None  # the largest 10 ms RSS sample
     generator_late_ms: float  # how late the slowest generator started after the common instant
-    first_event_p50_ms: float | None = None  # streamed answers: time to the first event
+    first_event_p50_ms: float | None = None  # time to the first byte (streamed answers: the first event)
 
 
 @dataclass(slots=True)
@@ -187,6 +188,9 @@ class Report:
     gateway_idle_rss_after_mb: float = 0.0
     gateway_peak_rss_mb: float = 0.0
     targets: list[dict[str, object]] = field(default_factory=list)
+    comparisons: list[dict[str, object]] = field(
+        default_factory=list
+    )  # against the pass-through (compare.py)
     wall_seconds: float = 0.0
 
 
@@ -253,9 +257,17 @@ def main(argv: list[str] | None = None) -> int:
         "the cost of client keys, limits and pricing is measured in the same rounds",
     )
     parser.add_argument("--render", metavar="JSON", help="print the table of a saved run and exit")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="after the table, the gateway against the pass-through, one line per ratio (with --render too)",
+    )
     args = parser.parse_args(argv)
     if args.render:
-        print(render(msgspec.json.decode(Path(args.render).read_bytes(), type=Report)))
+        saved = msgspec.json.decode(Path(args.render).read_bytes(), type=Report)
+        print(render(saved))
+        if args.compare:
+            print("\n" + "\n".join(render_comparisons(comparisons(saved))))
         return 0
     timing = QUICK if args.quick else FULL
     if args.duration:
@@ -275,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / f"bench-{stamp}.json").write_bytes(encoded)
     (RESULTS / "latest.json").write_bytes(encoded)
     print(render(report))
+    if args.compare:
+        print("\n" + "\n".join(render_comparisons(report.comparisons)))
     print(f"\nJSON: {RESULTS / f'bench-{stamp}.json'}  (whole run {report.wall_seconds:.0f} s)")
     return 0
 
@@ -348,6 +362,7 @@ class Bench:
                 )
                 time.sleep(self.args.hold)
         report.targets = evaluate_targets(report)
+        report.comparisons = comparisons(report)
         return report
 
     @contextlib.contextmanager
