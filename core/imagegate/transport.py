@@ -27,6 +27,7 @@ from .stream.sse import SSEDecoder
 log = logging.getLogger("imagegate")
 
 CHUNK = 1024 * 1024
+READ_BUFFER_BYTES = 2 * 1024 * 1024
 
 
 MAX_REDIRECTS = 3
@@ -68,6 +69,9 @@ def _session(connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
         auto_decompress=True,
         skip_auto_headers=("User-Agent",),
         headers={"User-Agent": "imagegate"},
+        # An answer is read on while it arrives up to twice this; at aiohttp's 64 KB, a 1.6 MB image answer
+        # paused and resumed the socket before the body was read (two epoll changes and a loop turn each).
+        read_bufsize=READ_BUFFER_BYTES,
     )
 
 
