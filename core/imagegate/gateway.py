@@ -99,18 +99,11 @@ class Gateway:
         client: Client | None = None,
     ) -> dict[str, Any]:
         """Answer with one body, for ``client`` (``None`` without client authentication)."""
-        table = self.routes.table
-        record.model = request.model
-        record.end_user = request.params.end_user
-        self.hook.imagegate_request_received(request=request, request_id=request_id)
-        candidates = self.candidates(request, table, client)
-        if client is not None:
-            await self.accounting.admit(client, request.n)
+        table, candidates = await self._admit(request, request_id, record, client)
         try:
             batches = await self._produce(request, table, candidates, record)
             body = await build_response(batches, self._delivery(table, base_url))
-            if request.params.end_user is not None:
-                body["safety_identifier"] = request.params.end_user  # the effective id, echoed as OpenAI does
+            body.update(_echoed_end_user(request))
             self.hook.imagegate_response_ready(request=request, request_id=request_id, response=body)
             return body
         finally:
@@ -128,15 +121,8 @@ class Gateway:
         """Answer with events (``stream=true``): the same path, whose last step writes each image (and its
         previews) as it is ready. A request no target can serve is refused before the stream starts, and so
         is any failure before the first event (or keep-alive); ``receive`` tells when the client leaves."""
-        table = self.routes.table
-        record.model = request.model
-        record.end_user = request.params.end_user
-        self.hook.imagegate_request_received(request=request, request_id=request_id)
-        candidates = self.candidates(request, table, client)
-        if client is not None:
-            await self.accounting.admit(client, request.n)
-        # The effective end-user id is echoed on every completed event, as in a body answer.
-        echoed = {} if request.params.end_user is None else {"safety_identifier": request.params.end_user}
+        table, candidates = await self._admit(request, request_id, record, client)
+        echoed = _echoed_end_user(request)  # on every completed event, as in a body answer
         events = EventStream(request.operation, table.server.stream_keepalive_seconds, record, echoed)
         streaming = _Streaming(events, StreamedImages(), self._delivery(table, base_url))
 
@@ -151,6 +137,20 @@ class Gateway:
         events.start(production(), receive)
         await events.first()
         return events
+
+    async def _admit(
+        self, request: ImageRequest, request_id: str, record: RequestRecord, client: Client | None
+    ) -> tuple[RouteTable, list[tuple[Target, Plan]]]:
+        """The steps before production, the same for a body and a stream: the route table this request keeps
+        using, and the targets that can serve it with their plans, once ``client`` is admitted."""
+        table = self.routes.table
+        record.model = request.model
+        record.end_user = request.params.end_user
+        self.hook.imagegate_request_received(request=request, request_id=request_id)
+        candidates = self.candidates(request, table, client)
+        if client is not None:
+            await self.accounting.admit(client, request.n)
+        return table, candidates
 
     async def charge(self, client: Client | None, record: RequestRecord) -> None:
         """Record what the request's upstream calls produced against ``client``: the last step of every
@@ -333,6 +333,12 @@ class Gateway:
             if not isinstance(error, GatewayError):
                 raise error
         return results, (errors[0] if errors else None)  # type: ignore[return-value]
+
+
+def _echoed_end_user(request: ImageRequest) -> dict[str, str]:
+    """The effective end-user id, echoed in the answer as OpenAI does (nothing when the client sent none)."""
+    end_user = request.params.end_user
+    return {} if end_user is None else {"safety_identifier": end_user}
 
 
 def _add_cost(
