@@ -23,9 +23,9 @@ from . import endpoints
 from .accesslog import AccessLogMiddleware, record_for
 from .clients.accounting import Accounting
 from .clients.auth import ClientAuthMiddleware
-from .config import RouteTable, SharedStateSettings, StoreSettings, load_routes
+from .config import RouteState, RouteTable, SharedStateSettings, StoreSettings, load_routes
 from .errors import GatewayError, MethodNotAllowed, NotFound
-from .gateway import Gateway, RouteState
+from .gateway import Gateway
 from .health import TargetKey, target_key
 from .metrics import MULTIPROCESS_VARIABLE, Metrics
 from .middleware import BodyLimitMiddleware, RequestIdMiddleware
@@ -170,7 +170,7 @@ def create_app(
             ),
             Middleware(
                 BodyLimitMiddleware,
-                limit_bytes=lambda: int(state.table.server.max_body_mb * 1024 * 1024),
+                limit_bytes=lambda: state.table.server.max_body_bytes,
                 idle_seconds=lambda: state.table.server.connections.body_idle_seconds,
             ),
         ],

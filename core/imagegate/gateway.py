@@ -33,7 +33,7 @@ from .adapt import Batch, Delivery, build_response
 from .clients.accounting import Accounting
 from .clients.pricing import call_cost
 from .clients.registry import Client
-from .config import ModelRoute, RouteTable, Target, Timeout
+from .config import ModelRoute, RouteState, RouteTable, Target, Timeout
 from .errors import (
     ContentPolicyViolation,
     GatewayError,
@@ -63,14 +63,6 @@ log = logging.getLogger("imagegate")
 
 class InternalError(GatewayError):
     """A bug inside the gateway or a plugin; details go to the log, never to the client."""
-
-
-@dataclass(slots=True)
-class RouteState:
-    """The live route table. Requests take ``table`` once at their start and keep using it."""
-
-    table: RouteTable
-    reload_error: str | None = None
 
 
 class Gateway:
@@ -205,7 +197,7 @@ class Gateway:
         return await self.transport.fetch_client_image(
             url,
             param,
-            int(server.download_max_mb * 1024 * 1024),
+            server.download_max_bytes,
             Timeout(connect=min(10.0, settings.timeout_seconds), total=settings.timeout_seconds),
             public_only=not settings.allow_private_networks,
         )
@@ -224,7 +216,7 @@ class Gateway:
         server = table.server
         checks = ResultChecks(
             transport=self.transport,
-            download_max_bytes=int(server.download_max_mb * 1024 * 1024),
+            download_max_bytes=server.download_max_bytes,
             max_pixels=server.max_input_pixels,
         )
         made: list[Batch] = []

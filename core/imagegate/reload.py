@@ -17,8 +17,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import RoutesError, RouteTable
-from .gateway import RouteState
+from .config import RoutesError, RouteState, RouteTable
 
 log = logging.getLogger("imagegate")
 

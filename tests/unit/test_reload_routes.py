@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from imagegate import reload as reload_module
 from imagegate.cli import main
-from imagegate.config import RouteTable, load_routes
-from imagegate.gateway import RouteState
+from imagegate.config import RouteState, RouteTable, load_routes
 from imagegate.plugins import build_plugin_manager, collect_providers
 from imagegate.provider import Provider
 from imagegate.reload import RouteReloader

@@ -26,7 +26,7 @@ from .settings import (
     StoreSettings,
     Timeout,
 )
-from .table import Account, ModelRoute, RouteTable, Strategy, Target, UnknownParams
+from .table import Account, ModelRoute, RouteState, RouteTable, Strategy, Target, UnknownParams
 
 __all__ = [
     "Account",
@@ -35,6 +35,7 @@ __all__ = [
     "ImageUrlSettings",
     "ModelRoute",
     "RetrySettings",
+    "RouteState",
     "RouteTable",
     "RoutesError",
     "S3Settings",

@@ -9,6 +9,7 @@ import msgspec
 
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 Positive = Annotated[float, msgspec.Meta(gt=0)]
+MEGABYTE = 1024 * 1024
 
 PRESIGNED_MAX_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live
 
@@ -121,3 +122,11 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     cooldown: CooldownSettings = CooldownSettings()
     # Guards /metrics, /readyz details and /admin/*; unset: those answer loopback clients only.
     admin_key: str | None = None
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * MEGABYTE)
+
+    @property
+    def download_max_bytes(self) -> int:
+        return int(self.download_max_mb * MEGABYTE)

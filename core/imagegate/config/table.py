@@ -1,4 +1,5 @@
-"""The route table a routes.yaml file loads into: upstream accounts, and each model's route to its targets."""
+"""The route table a routes.yaml file loads into (upstream accounts, and each model's route to its targets), and
+the live table of a running gateway, which reloads replace."""
 
 from __future__ import annotations
 
@@ -64,3 +65,11 @@ class RouteTable:
     accounts: dict[str, Account]
     models: dict[str, ModelRoute] = field(default_factory=dict)  # aliases included, sharing their route
     clients: ClientRegistry | None = None  # None: no client authentication
+
+
+@dataclass(slots=True)
+class RouteState:
+    """The live route table. Requests take ``table`` once at their start and keep using it."""
+
+    table: RouteTable
+    reload_error: str | None = None  # why the file's latest version was not taken, until one is
