@@ -7,6 +7,7 @@ some calls fail with an error that allows fallback, the images still missing are
 that can serve the request. If no target is left, the request fails with the last error and the images made
 so far are dropped: a client asking for n images gets n images or an error, never fewer.
 
+The targets that can serve the request, each with its plan, come from :mod:`imagegate.candidates`.
 Routing and resilience (docs/routing.md): the model's strategy orders its targets (:mod:`imagegate.router`);
 targets whose account is not configured or that are cooling down are passed by; each call is retried on its
 target as :mod:`imagegate.retry` decides, within one deadline for the whole request.
@@ -30,6 +31,7 @@ from starlette.types import Receive
 
 from .accesslog import AttemptRecord, RequestRecord
 from .adapt import Batch, Delivery, build_response
+from .candidates import plan_candidates
 from .clients.accounting import Accounting
 from .clients.pricing import call_cost
 from .clients.registry import Client
@@ -38,15 +40,12 @@ from .errors import (
     ContentPolicyViolation,
     GatewayError,
     InvalidRequest,
-    ModelNotAllowed,
-    ModelNotFound,
     ModelRetired,
-    UnsupportedValue,
     UpstreamError,
     UpstreamNotFound,
     UpstreamRejected,
 )
-from .planner import Plan, make_plan, split_batches
+from .planner import Plan, split_batches
 from .provider import ProviderResult, UpstreamCall, UpstreamRequest, UpstreamResponse
 from .request import ImageRequest
 from .results import ResultChecks, prepare_result
@@ -139,7 +138,7 @@ class Gateway:
         record.model = request.model
         record.end_user = request.params.end_user
         self.hook.imagegate_request_received(request=request, request_id=request_id)
-        candidates = self.candidates(request, table, client)
+        candidates = plan_candidates(request, table, client)
         if client is not None:
             await self.accounting.admit(client, request.n)
         return table, candidates
@@ -151,38 +150,6 @@ class Gateway:
 
     def _delivery(self, table: RouteTable, base_url: str) -> Delivery:
         return Delivery(store=self.store, public_base_url=table.server.public_base_url or base_url)
-
-    def candidates(
-        self, request: ImageRequest, table: RouteTable, client: Client | None = None
-    ) -> list[tuple[Target, Plan]]:
-        """Every target of the model that can serve the request, with its plan: a 403 if ``client`` may not
-        use the model, a 404 if it does not exist, a 400 if no target can serve the request."""
-        model = request.model
-        if client is not None and not (
-            client.may_use(model) if model in table.models else client.could_use(model)
-        ):
-            raise ModelNotAllowed(f"This API key may not use the model '{model}'.", param="model")
-        route = table.models.get(model)
-        if route is None:
-            known = [name for name in table.models if client is None or client.may_use(name)]
-            raise ModelNotFound(
-                f"The model '{model}' does not exist on this gateway. Known models: "
-                f"{', '.join(sorted(known)) or 'none'}.",
-                param="model",
-            )
-        planned: list[tuple[Target, Plan]] = []
-        first_refusal: InvalidRequest | None = None
-        for target in route.targets:
-            try:
-                planned.append((target, _plan(request, target, route)))
-            except InvalidRequest as refusal:
-                first_refusal = first_refusal or refusal
-        if not planned:
-            assert first_refusal is not None
-            if isinstance(first_refusal, UnsupportedValue) or first_refusal.code == "unknown_parameter":
-                first_refusal.message += " " + _where_it_works(request, table, route, client)
-            raise first_refusal
-        return planned
 
     async def fetch_image_url(self, url: str, param: str) -> bytes:
         """An image a client's JSON body references by URL, fetched under ``server.image_urls``."""
@@ -344,37 +311,6 @@ def _add_cost(
         record.cost_usd += call_cost(
             price, images, result.usage, result.quality or plan.quality, result.size or plan.size
         )
-
-
-def _plan(request: ImageRequest, target: Target, route: ModelRoute) -> Plan:
-    return make_plan(
-        request, target.capabilities, route.model, target.params, route.unknown_params, target.defaults
-    )
-
-
-def _where_it_works(
-    request: ImageRequest, table: RouteTable, refused: ModelRoute, client: Client | None
-) -> str:
-    """Which other models of this gateway would serve ``request`` as sent (through a configured account,
-    and that ``client`` may use)."""
-    names: list[str] = []
-    seen = {id(refused)}
-    for route in table.models.values():
-        if id(route) in seen or (client is not None and not client.may_use(route.model)):
-            continue
-        seen.add(id(route))
-        for target in route.targets:
-            if target.account.problem is not None:
-                continue
-            try:
-                _plan(request, target, route)
-            except InvalidRequest:
-                continue
-            names.append(route.model)
-            break
-    if not names:
-        return "No other model on this gateway serves this request as sent."
-    return f"Models on this gateway that serve this request as sent: {', '.join(names)}."
 
 
 def _retirement(target: Target, error: GatewayError) -> ModelRetired | None:
