@@ -42,6 +42,12 @@ class UploadParser(MultiPartParser):
 
     spool_max_size = 4 * 1024 * 1024
 
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._current_part.file is None:
+            super().on_part_data(data, start, end)
+        else:  # a view of the received chunk, copied once, into the spool (Starlette copies a slice first)
+            self._file_parts_to_write.append((self._current_part, memoryview(data)[start:end]))  # type: ignore[arg-type]
+
 
 MAX_IMAGES = 16
 

@@ -26,6 +26,7 @@ up before the end).
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import re
 import time
@@ -60,6 +61,7 @@ class ReceivedFile:
     filename: str | None
     content_type: str
     size: int
+    sha256: str = ""  # of the bytes received
 
 
 @dataclass
@@ -258,7 +260,8 @@ async def _read_multipart(request: web.Request) -> tuple[dict[str, Any], list[tu
         if part.filename is not None:
             data = await part.read()
             content_type = part.headers.get("Content-Type", "application/octet-stream")
-            files.append((ReceivedFile(name, part.filename, content_type, len(data)), bytes(data)))
+            digest = hashlib.sha256(data).hexdigest()
+            files.append((ReceivedFile(name, part.filename, content_type, len(data), digest), bytes(data)))
             continue
         value = await part.text()
         nested = re.fullmatch(r"(\w+)((?:\[\w*\])+)", name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from aiohttp import web
 
 from tests.emulators.openai_dialect import ReceivedRequest, Switches, make_app
 from tests.support.gateway import serve_gateway
-from tests.support.images import describe, make_image
+from tests.support.images import describe, make_image, noise_png
 from tests.support.servers import serve_aiohttp
 
 UPSTREAM_KEY = "sk-upstream-secret"
@@ -219,6 +220,24 @@ def test_edit_with_two_images_and_a_mask(client: openai.OpenAI, upstream: Upstre
         "output_format": "jpeg",
         "input_fidelity": "high",
     }
+
+
+def test_large_uploads_reach_the_upstream_byte_for_byte(client: openai.OpenAI, upstream: Upstream) -> None:
+    """Uploads of many network reads each are received and forwarded as views, never re-assembled by hand:
+    the upstream gets exactly the client's bytes."""
+    first, second = noise_png(480, 1), noise_png(480, 2)  # about 690 KB each
+    mask = make_image(480, 480, alpha=True)
+    client.images.edit(
+        model="gpt-image-1",
+        image=[("first.png", first, "image/png"), ("second.png", second, "image/png")],
+        mask=("mask.png", mask, "image/png"),
+        prompt="a collage",
+    )
+    (sent,) = upstream.received
+    assert [(f.field, f.size, f.sha256) for f in sent.files] == [
+        (field, len(data), hashlib.sha256(data).hexdigest())
+        for field, data in (("image[]", first), ("image[]", second), ("mask", mask))
+    ]
 
 
 def test_edit_with_one_image_sends_part_image(client: openai.OpenAI, upstream: Upstream) -> None:

@@ -6,20 +6,18 @@ what the SDK makes of them."""
 from __future__ import annotations
 
 import base64
-import io
 import json
-import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 from imagegate.router import Router
-from PIL import Image
 
 from tests.emulators.faulty import API_KEY, FaultyUpstream, Verbatim, serve_faulty
 from tests.support.clock import FakeClock
 from tests.support.gateway import serve_gateway
+from tests.support.images import noise_png
 
 ROUTES = """
 server:
@@ -31,14 +29,6 @@ providers:
 models:
   gpt-image-1: [{{provider: a}}]
 """
-
-
-def noise_png(side: int, seed: int) -> bytes:
-    """A PNG that does not compress: its base64 is well over the size the gateway splices uncopied."""
-    pixels = random.Random(seed).randbytes(side * side * 3)
-    buffer = io.BytesIO()
-    Image.frombytes("RGB", (side, side), pixels).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 IMAGES = [noise_png(200, seed) for seed in range(3)]  # about 120 KB each, 160 KB of base64

@@ -4,13 +4,14 @@ and SVG helpers for the tests of those formats."""
 from __future__ import annotations
 
 import io
+import random
 import xml.etree.ElementTree as ElementTree
 
 from imagegate.testing import describe_image as describe
 from imagegate.testing import make_image
 from PIL import Image, ImageDraw
 
-__all__ = ["describe", "gif_frames", "make_gif", "make_image", "make_svg", "svg_size"]
+__all__ = ["describe", "gif_frames", "make_gif", "make_image", "make_svg", "noise_png", "svg_size"]
 
 
 def make_gif(
@@ -63,3 +64,12 @@ def svg_size(data: bytes) -> tuple[int, int]:
     root = ElementTree.fromstring(data)
     assert root.tag == "{http://www.w3.org/2000/svg}svg", root.tag
     return int(float(root.attrib["width"])), int(float(root.attrib["height"]))
+
+
+def noise_png(side: int, seed: int) -> bytes:
+    """A ``side`` x ``side`` RGB PNG of random pixels: it does not compress (about 3 bytes a pixel), so its
+    bytes span many network reads and its base64 is long."""
+    pixels = random.Random(seed).randbytes(side * side * 3)
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (side, side), pixels).save(buffer, "PNG")
+    return buffer.getvalue()
