@@ -3,7 +3,8 @@
 The plan says how many upstream calls to make and with how many images each (fan-out), what to send for every
 parameter (size as given, or mapped to an aspect ratio), which format to ask the upstream for and whether the
 core transcodes afterwards, and whether the client gets base64 or a URL (hosted by the gateway if the
-upstream cannot give one).
+upstream cannot give one). The fields beyond the unified API (route params and defaults, unknown fields) are
+planned by :mod:`imagegate.extra_params`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from .capabilities import (
     parse_size,
 )
 from .errors import InvalidRequest, UnsupportedValue
+from .extra_params import check_pinned, plan_extra_params
 from .provider import UpstreamCall
-from .request import KNOWN_FIELDS, ImageParams, ImageRequest
+from .request import ImageParams, ImageRequest
 
 OPERATION_NAMES = {"generate": "image generation", "edit": "image edits", "variation": "image variations"}
 MAX_PARTIAL_IMAGES = 3
@@ -132,7 +134,9 @@ def make_plan(
         raise InvalidRequest(f"n must be between 1 and {caps.max_n} for model '{model}'; got {n}.", param="n")
     _check_inputs(request, caps, model)
     _check_format_options(request)
-    params, forwarded = _plan_params(request, route_params, route_defaults or {}, caps, model, unknown_params)
+    params, forwarded = plan_extra_params(
+        request, route_params, route_defaults or {}, caps, model, unknown_params
+    )
 
     size, dimensions, aspect_ratio = _plan_size(p.size, caps, model)
     background = _plan_background(p.background, p.output_format, caps, model)
@@ -146,7 +150,9 @@ def make_plan(
     per_call = 1 if upstream_streams or p.output_format == "svg" else caps.max_images_per_call
     batches = split_batches(n, per_call)
     if forwarded:
-        _check_pinned(forwarded, model, batches, per_call, transcode, aspect_ratio)
+        check_pinned(
+            forwarded, model, len(batches), per_call, transcode.format if transcode else None, aspect_ratio
+        )
     user, safety_identifier = _plan_end_user(p, caps)
     return Plan(
         batches=batches,
@@ -238,37 +244,6 @@ def _check_format_options(request: ImageRequest) -> None:
         raise InvalidRequest(
             "gif output cannot be combined with a mask.", param="mask", code="conflicting_parameters"
         )
-
-
-def _check_pinned(
-    forwarded: tuple[str, ...],
-    model: str,
-    batches: list[int],
-    per_call: int,
-    transcode: Transcode | None,
-    aspect_ratio: str | None,
-) -> None:
-    """A field the gateway does not know may change what one upstream call means (a shared seed, an
-    embedded credential, a colour profile), so a request carrying one is served by exactly one call, as
-    the upstream makes it: no splitting of n, no conversion of the result, no size mapping."""
-    named = ", ".join(f"'{name}'" for name in forwarded)
-    reason = (
-        f"The request carries {named}, which this gateway does not know and passes on unchanged, so it serves "
-        "it with one upstream call and no changes to the result"
-    )
-    if len(batches) > 1:
-        raise InvalidRequest(
-            f"{reason}; model '{model}' makes at most {per_call} image(s) per call, so ask for at most that many.",
-            param="n",
-        )
-    if transcode is not None:
-        raise InvalidRequest(
-            f"{reason}; model '{model}' cannot make output_format='{transcode.format}' or that compression "
-            "itself.",
-            param="output_format",
-        )
-    if aspect_ratio is not None:
-        raise InvalidRequest(f"{reason}; model '{model}' cannot make that size exactly.", param="size")
 
 
 def _plan_end_user(p: ImageParams, caps: ModelCapabilities) -> tuple[str | None, str | None]:
@@ -378,57 +353,3 @@ def _plan_delivery(wanted: str | None, caps: ModelCapabilities, transcoding: boo
         # The core needs the bytes: ask for base64 where the upstream offers a choice, to skip a download.
         return deliver, ("b64_json" if "b64_json" in caps.response_formats else None)
     return deliver, (deliver if deliver in caps.response_formats else None)
-
-
-def _plan_params(
-    request: ImageRequest,
-    route_params: dict[str, Any],
-    route_defaults: dict[str, Any],
-    caps: ModelCapabilities,
-    model: str,
-    unknown_params: str | None,
-) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """(the extra fields to send, the names among them the gateway passes on without knowing them)."""
-    extra = request.extra
-    for name, fixed in route_params.items():
-        sent = _client_value(request, name)
-        if sent is not None and not _same_value(sent, fixed):
-            raise InvalidRequest(
-                f"Model '{model}' fixes '{name}' to {msgspec.json.encode(fixed).decode()}; the request sent "
-                f"{msgspec.json.encode(sent).decode()}. Leave '{name}' out, or send that value.",
-                param=name,
-                code="fixed_by_route",
-            )
-    defaults = {name: value for name, value in route_defaults.items() if _client_value(request, name) is None}
-    forwards = caps.forwards_unknown_params and unknown_params != "refuse"
-    known = caps.extra_params or frozenset()
-    unknown = [name for name in extra if name not in known]
-    if unknown and not forwards:
-        accepted = ", ".join(sorted(known)) or "none"
-        raise InvalidRequest(
-            f"Unknown parameter '{unknown[0]}' for model '{model}'. Extra parameters it accepts: {accepted}.",
-            param=unknown[0],
-            code="unknown_parameter",
-        )
-    unknown += [  # a route's fixed fields the gateway does not know pin the request the same way
-        name
-        for name in [*route_params, *defaults]
-        if name not in known and name not in KNOWN_FIELDS and name not in unknown
-    ]
-    return {**defaults, **extra, **route_params}, tuple(unknown)
-
-
-def _client_value(request: ImageRequest, name: str) -> Any:
-    """What the client sent for ``name``: a field of the unified API, or an extra field; ``None`` if nothing."""
-    if name in KNOWN_FIELDS:
-        return getattr(request.params, name)
-    return request.extra.get(name)
-
-
-def _same_value(sent: Any, fixed: Any) -> bool:
-    """Equal, counting multipart's text as the same value (``"42"`` is ``42``, ``"true"`` is ``true``)."""
-    if sent == fixed:
-        return True
-    return (
-        isinstance(sent, str) and not isinstance(fixed, str) and sent == msgspec.json.encode(fixed).decode()
-    )
