@@ -144,6 +144,12 @@ class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
         return self.extra_params is None
 
     @property
+    def transcode_source(self) -> str:
+        """The native format the core transcodes from: the first of :data:`ALL_FORMATS` the model makes
+        (lossless first), else its default."""
+        return next((f for f in ALL_FORMATS if f in self.output_formats), self.default_format)
+
+    @property
     def input_fidelity_values(self) -> frozenset[str]:
         return self.input_fidelities if self.input_fidelity else frozenset()
 

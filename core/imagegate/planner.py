@@ -15,7 +15,6 @@ from typing import Any
 import msgspec
 
 from .capabilities import (
-    ALL_FORMATS,
     GENERATED_ONLY_FORMATS,
     ModelCapabilities,
     nearest_aspect_ratio,
@@ -342,8 +341,7 @@ def _plan_format(
             return (fmt if offers_choice else None), compression, None
         return (fmt if offers_choice else None), None, Transcode(fmt, compression)
     # Not native: ask for the best native format (lossless first) and convert once.
-    source = next((f for f in ALL_FORMATS if f in caps.output_formats), caps.default_format)
-    return (source if offers_choice else None), None, Transcode(fmt, compression)
+    return (caps.transcode_source if offers_choice else None), None, Transcode(fmt, compression)
 
 
 def _plan_delivery(wanted: str | None, caps: ModelCapabilities, transcoding: bool) -> tuple[str, str | None]:

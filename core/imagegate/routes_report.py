@@ -111,10 +111,9 @@ def adaptations(caps: ModelCapabilities) -> list[str]:
         )
     else:
         lines.append(f"fan-out: none needed (n up to {caps.max_n} in one upstream call)")
-    source = next((f for f in ALL_FORMATS if f in caps.output_formats), caps.default_format)
     converted = [f for f in ALL_FORMATS if f not in caps.output_formats]
     if converted:
-        lines.append(f"transcoding: {', '.join(converted)} made from the upstream's {source}")
+        lines.append(f"transcoding: {', '.join(converted)} made from the upstream's {caps.transcode_source}")
     if not caps.output_compression:
         lines.append("transcoding: output_compression applied by re-encoding jpeg/webp")
     if not converted and caps.output_compression:
