@@ -37,6 +37,9 @@ class Spend:
     usd: float = 0.0
     images: int = 0
 
+    def __add__(self, other: Spend) -> Spend:
+        return Spend(usd=self.usd + other.usd, images=self.images + other.images)
+
 
 @dataclass(frozen=True, slots=True)
 class Period:

@@ -36,7 +36,7 @@ class MemoryState:
                 self._forget_ended()  # a new period began somewhere: drop those that are over
                 total = spend
             else:
-                total = Spend(usd=entry[0].usd + spend.usd, images=entry[0].images + spend.images)
+                total = entry[0] + spend
             self._ledger[key] = (total, period.ends_at)
 
     async def get_spend(self, client: str, period: Period) -> Spend:

@@ -43,10 +43,6 @@ SPEND_FLUSH_SECONDS = 0.5  # spend waits at most about this long in the process 
 ZERO = Spend()
 
 
-def _plus(first: Spend, second: Spend) -> Spend:
-    return Spend(usd=first.usd + second.usd, images=first.images + second.images)
-
-
 class RedisGuard:
     """Runs Redis calls with a deadline, and keeps requests away from a Redis that just failed."""
 
@@ -182,7 +178,7 @@ class RedisState:
         for period in periods:
             key = self._spend_key(client, period)
             waiting, _ = self._unflushed.get(key, (ZERO, None))
-            self._unflushed[key] = (_plus(waiting, spend), period.ends_at)
+            self._unflushed[key] = (waiting + spend, period.ends_at)
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_periodically())
 
@@ -204,7 +200,7 @@ class RedisState:
                     "The gateway cannot check this key's budget right now; try again shortly."
                 )
         known = read[0] if read is not None else ZERO
-        return _plus(known, self._unflushed.get(key, (ZERO, None))[0])
+        return known + self._unflushed.get(key, (ZERO, None))[0]
 
     async def flush(self) -> None:
         """Write the spend recorded here since the last flush to Redis (one pipelined call)."""
@@ -225,10 +221,10 @@ class RedisState:
         for key, (spend, ends_at) in batch.items():
             if not answered:  # back in line for the next flush
                 waiting, _ = self._unflushed.get(key, (ZERO, None))
-                self._unflushed[key] = (_plus(waiting, spend), ends_at)
+                self._unflushed[key] = (waiting + spend, ends_at)
             elif key in self._read:  # now part of Redis's total: count it there, not twice
                 known, read_at = self._read[key]
-                self._read[key] = (_plus(known, spend), read_at)
+                self._read[key] = (known + spend, read_at)
         stale = self.clock() - 10 * SPEND_CACHE_SECONDS
         self._read = {key: read for key, read in self._read.items() if read[1] >= stale}
 
