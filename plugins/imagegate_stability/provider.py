@@ -189,9 +189,7 @@ def _param_fields(call: UpstreamCall, endpoint: Endpoint) -> list[tuple[str, For
 
 
 def _image_parts(call: UpstreamCall, endpoint: Endpoint) -> list[tuple[str, FormValue]]:
-    if not call.images:
-        raise InvalidRequest(f"Stability's {endpoint.name} needs an input image.", param="image")
-    image = call.images[0]
+    image = call.images[0]  # an edit always has one (the core refuses one without)
     _check_size_follows_input(call, endpoint, image)
     parts: list[tuple[str, FormValue]] = [("image", FilePart(image, image.filename, image.content_type))]
     if endpoint.mask and call.mask is not None:
