@@ -142,7 +142,7 @@ def make_plan(
     upstream_format, upstream_compression, transcode = _plan_format(
         p.output_format, p.output_compression, caps, model
     )
-    deliver, response_format = _plan_delivery(p.response_format, caps, transcode is not None)
+    deliver, response_format = _plan_delivery(p.response_format, caps, transcode is not None, bool(p.stream))
     # One image per call when the upstream streams (every event then belongs to one known image) or makes an
     # SVG (OpenAI authors one per call): the core makes n calls instead.
     upstream_streams = bool(p.stream) and caps.streaming
@@ -344,9 +344,12 @@ def _plan_format(
     return (caps.transcode_source if offers_choice else None), None, Transcode(fmt, compression)
 
 
-def _plan_delivery(wanted: str | None, caps: ModelCapabilities, transcoding: bool) -> tuple[str, str | None]:
-    """(what the client gets, response_format to send upstream)."""
-    deliver = wanted or ("url" if caps.delivery == "url" else "b64_json")
+def _plan_delivery(
+    wanted: str | None, caps: ModelCapabilities, transcoding: bool, streamed: bool
+) -> tuple[str, str | None]:
+    """(what the client gets, response_format to send upstream). Unasked, the model's own default, except
+    that a stream's completed events carry base64 (their type requires ``b64_json``)."""
+    deliver = wanted or ("url" if caps.delivery == "url" and not streamed else "b64_json")
     if transcoding:
         # The core needs the bytes: ask for base64 where the upstream offers a choice, to skip a download.
         return deliver, ("b64_json" if "b64_json" in caps.response_formats else None)

@@ -274,6 +274,15 @@ def test_a_model_that_does_not_stream_is_streamed_by_the_gateway(setup: Setup) -
     assert "stream" not in setup.received[0].fields and "partial_images" not in setup.received[0].fields
 
 
+def test_a_streamed_url_model_sends_base64_unless_the_client_asks_for_urls(setup: Setup) -> None:
+    """dall-e answers with URLs by default, but a completed event carries ``b64_json`` (the SDK's event type
+    requires it): a client that streams without ``response_format`` gets base64, with the format produced."""
+    (completed,) = setup.client.images.generate(model="dall-e-3", prompt="x", stream=True)
+    assert decoded(completed)[:3] == ("png", 1024, 1024)
+    assert completed.output_format == "png" and getattr(completed, "url", None) is None
+    assert setup.received[0].fields["response_format"] == "b64_json"  # no download of the upstream's URL
+
+
 AZURE_ROUTES = """
 server:
   image_store: {{directory: "{store}"}}
