@@ -52,8 +52,14 @@ class SizeSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             rule = f"any WxH with sides multiples of {self.multiple_of}"
             if self.max_side:
                 rule += f", sides {self.min_side}-{self.max_side}"
-            if self.max_pixels:
+            elif self.min_side > 1:
+                rule += f", sides at least {self.min_side}"
+            if self.min_pixels and self.max_pixels:
+                rule += f", {self.min_pixels}-{self.max_pixels} pixels"
+            elif self.max_pixels:
                 rule += f", at most {self.max_pixels} pixels"
+            elif self.min_pixels:
+                rule += f", at least {self.min_pixels} pixels"
             if self.max_ratio:
                 rule += f", aspect ratio within 1:{self.max_ratio:g} and {self.max_ratio:g}:1"
             parts.append(rule)

@@ -61,3 +61,21 @@ def test_round_to_multiple() -> None:
 def test_describe_mentions_every_rule() -> None:
     text = GPT2.describe()
     assert "multiples of 16" in text and "1:3" in text and "auto" in text
+
+
+@pytest.mark.parametrize(
+    ("spec", "refused", "rule"),
+    [
+        (
+            SizeSpec(multiple_of=16, max_side=3840, min_pixels=655_360, max_pixels=8_294_400),
+            "512x512",
+            "655360",
+        ),
+        (SizeSpec(multiple_of=64, min_side=256), "128x128", "256"),
+    ],
+)
+def test_describe_names_the_lower_limits_that_refuse_a_size(spec: SizeSpec, refused: str, rule: str) -> None:
+    """A size refused by a lower limit (gpt-image-2's 655,360 pixels) gets a message that names it: the rule
+    listed must not describe the refused size as accepted."""
+    assert not spec.accepts(refused)
+    assert rule in spec.describe()
