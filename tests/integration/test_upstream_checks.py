@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import logging
 import random
 import zlib
 from collections.abc import Iterator
@@ -25,7 +27,7 @@ from imagegate.router import Router
 from PIL import Image
 
 from tests.emulators import pixelworks
-from tests.emulators.faulty import API_KEY, AsUrl, Claims, FaultyUpstream, Garbage, Slow, serve_faulty
+from tests.emulators.faulty import API_KEY, AsUrl, Claims, FaultyUpstream, Garbage, Ok, Slow, serve_faulty
 from tests.support.clock import FakeClock
 from tests.support.gateway import serve_gateway
 from tests.support.images import describe, make_image
@@ -51,6 +53,7 @@ models:
       capabilities: {{response_formats: [], delivery: url, download_hosts: ["127.0.0.1"]}}
     - {{provider: b, upstream_model: gpt-image-1}}
   pixel-v1: [{{provider: pixel}}]
+  priced: [{{provider: a, upstream_model: dall-e-3, price: {{usd_per_image: 0.5}}}}]   # streamed by the gateway
 """
 
 
@@ -112,6 +115,20 @@ def test_a_200_that_is_not_an_image_is_retried_counted_and_fallen_back_from(setu
     # Two bad bodies were two failures: a cools down and the next request goes straight to b.
     assert images_of(generate(setup)) == [("png", 1024, 1024)]
     assert len(setup.a.received) == 2 and setup.b.steps_taken == ["Ok", "Ok"]
+
+
+def test_a_streamed_bad_image_is_retried_and_not_charged(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stream prices each image as it is made; an image that fails its check was not made: the retry's
+    image is the only one the request costs."""
+    caplog.set_level(logging.INFO, logger="imagegate.access")
+    setup.a.then(Garbage(), Ok())
+    events = list(setup.client.images.generate(model="priced", prompt="x", size="1024x1024", stream=True))
+    assert [event.type for event in events] == ["image_generation.completed"]
+    assert setup.a.steps_taken == ["Garbage", "Ok"]
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "imagegate.access"]
+    assert (line["images"], line["cost_usd"]) == (1, 0.5)
 
 
 @pytest.mark.parametrize(

@@ -81,13 +81,23 @@ class CallRelay:
                     if len(self.sent) <= made < self.count:
                         await self._send_partial(item, self.first_index + made, timeout)
                     continue
+                sending = [  # (position in the item, index in the call): those not sent by an earlier attempt
+                    (position, made + position)
+                    for position in range(len(item.images))
+                    if len(self.sent) <= made + position < self.count
+                ]
+                made += len(item.images)
+                # Checked before priced, as in a body answer: an image that fails its check was not made.
+                for position, _ in sending:
+                    await prepare_image(
+                        item.images[position], self.plan, self.capabilities, self.checks, timeout
+                    )
                 self.price([item])
-                for position, image in enumerate(item.images):
-                    if len(self.sent) <= made < self.count:
-                        last = position == len(item.images) - 1
-                        await self._send_completed(image, item, self.first_index + made, last, timeout)
-                        self.sent.append(image)
-                    made += 1
+                for position, index in sending:
+                    image = item.images[position]
+                    last = position == len(item.images) - 1
+                    await self._send_completed(image, item, self.first_index + index, last)
+                    self.sent.append(image)
         if len(self.sent) < self.count:
             raise UpstreamError(
                 f"The upstream's stream ended after {len(self.sent)} of {self.count} image(s) of this call."
@@ -107,10 +117,10 @@ class CallRelay:
         await self.events.send_partial(body)
 
     async def _send_completed(
-        self, image: ResultImage, result: ProviderResult, index: int, last: bool, timeout: Timeout
+        self, image: ResultImage, result: ProviderResult, index: int, last: bool
     ) -> None:
+        """Send ``image``, already checked (and transcoded) by :func:`prepare_image`."""
         plan = self.plan
-        await prepare_image(image, plan, self.capabilities, self.checks, timeout)
         item = await adapt_image(image, Batch(result, plan), self.delivery)
         created = result.created or int(time.time())
         metadata = produced_metadata(result, plan, image.header)
