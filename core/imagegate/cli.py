@@ -353,8 +353,9 @@ def _plugins() -> int:
     for failure in manager.failures:
         print(f"{failure.name}: FAILED to load  [{failure.origin}] {failure.error}")
     if manager.failures:
-        names = ",".join(failure.name for failure in manager.failures)
-        print(f"(the other plugins serve; to stop loading the failed ones: {DISABLE_VARIABLE}={names})")
+        names = ",".join(failure.name for failure in manager.failures if failure.blockable)
+        hint = f"; to stop loading the failed ones: {DISABLE_VARIABLE}={names}" if names else ""
+        print(f"(the other plugins serve{hint})")
     if manager.blocked:
         print(f"blocked: {', '.join(manager.blocked)}")
     return 0

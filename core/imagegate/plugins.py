@@ -25,6 +25,7 @@ from . import hookspecs
 from .provider import Provider
 
 DISABLE_VARIABLE = "IMAGEGATE_DISABLE_PLUGINS"
+FIRST_PARTY_DISTRIBUTION = "imagegate"  # its plugins load first, so they keep their names
 API_ATTRIBUTE = "IMAGEGATE_PLUGIN_API"  # what a plugin module sets to declare the API versions it supports
 
 log = logging.getLogger("imagegate")
@@ -51,16 +52,19 @@ class PluginFailure:
     distribution: str | None
     version: str | None
     error: str
+    blockable: bool = True  # False when its name is another plugin's: blocking the name would block both
 
     @property
     def origin(self) -> str:
         return f"{self.distribution} {self.version}" if self.distribution else "registered directly"
 
     def describe(self) -> str:
+        remedies = [f"set {DISABLE_VARIABLE}={self.name}"] if self.blockable else []
+        remedies += [f"uninstall {self.distribution}"] if self.distribution else []
         return (
             f"plugin '{self.name}' ({self.origin}) failed to load and is skipped: {self.error}. "
-            f"Other plugins are unaffected; to stop loading it, set {DISABLE_VARIABLE}={self.name}"
-            + (f" or uninstall {self.distribution}" if self.distribution else "")
+            "Other plugins are unaffected"
+            + (f"; to stop loading it, {' or '.join(remedies)}" if remedies else "")
             + "."
         )
 
@@ -84,12 +88,19 @@ class PluginManager(pluggy.PluginManager):
         return reasons
 
     def load_entry_points(self) -> None:
-        """Load and register every plugin of the entry-point group that is not blocked, containing failures."""
-        for dist in metadata.distributions():
+        """Load and register every plugin of the entry-point group that is not blocked, containing failures.
+        imagegate's own distribution comes first and the others by name, so which plugin keeps a name two
+        claim never depends on the order of ``sys.path`` or of a directory listing: the later one fails."""
+        seen: set[tuple[str, str]] = set()
+        for dist in sorted(metadata.distributions(), key=_load_order):
             for entry_point in dist.entry_points:
-                if entry_point.group != hookspecs.PROJECT or self.has_plugin(entry_point.name):
+                if entry_point.group != hookspecs.PROJECT or self.is_blocked(entry_point.name):
                     continue
-                if self.is_blocked(entry_point.name):
+                if (entry_point.name, dist.metadata["Name"]) in seen:
+                    continue  # the same distribution, found twice on sys.path
+                seen.add((entry_point.name, dist.metadata["Name"]))
+                if self.has_plugin(entry_point.name):
+                    self.record_name_taken(entry_point.name, dist, self.distributions[entry_point.name])
                     continue
                 try:
                     plugin = entry_point.load()
@@ -101,15 +112,30 @@ class PluginManager(pluggy.PluginManager):
                     self.distributions[entry_point.name] = dist
 
     def record_failure(self, name: str, dist: metadata.Distribution | None, exc: Exception) -> None:
-        failure = PluginFailure(
-            name=name,
-            distribution=dist.metadata["Name"] if dist is not None else None,
-            version=dist.version if dist is not None else None,
-            error=describe_exception(exc),
+        self._record(PluginFailure(name, *_origin(dist), error=describe_exception(exc)))
+        log.debug("plugin '%s' failed here", name, exc_info=exc)
+
+    def record_name_taken(
+        self, name: str, dist: metadata.Distribution, holder: metadata.Distribution
+    ) -> None:
+        error = (
+            f"{holder.metadata['Name']} {holder.version} already has a plugin named '{name}'; "
+            "the entry point needs a name of its own"
         )
+        self._record(PluginFailure(name, *_origin(dist), error=error, blockable=False))
+
+    def _record(self, failure: PluginFailure) -> None:
         self.failures.append(failure)
         log.error("%s", failure.describe())
-        log.debug("plugin '%s' failed here", name, exc_info=exc)
+
+
+def _origin(dist: metadata.Distribution | None) -> tuple[str | None, str | None]:
+    return (dist.metadata["Name"], dist.version) if dist is not None else (None, None)
+
+
+def _load_order(dist: metadata.Distribution) -> tuple[bool, str]:
+    name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+    return name != FIRST_PARTY_DISTRIBUTION, name
 
 
 def check_api_version(plugin: object) -> None:

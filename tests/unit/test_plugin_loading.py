@@ -34,14 +34,17 @@ def imagegate_register_providers(register):
 """
 
 
-def install(directory: Path, monkeypatch: pytest.MonkeyPatch, name: str, source: str) -> None:
-    """A distribution ``imagegate-<name>`` 0.1 whose entry point ``<name>`` is the module ``imagegate_<name>``."""
+def install(
+    directory: Path, monkeypatch: pytest.MonkeyPatch, name: str, source: str, entry_point: str | None = None
+) -> None:
+    """A distribution ``imagegate-<name>`` 0.1 whose entry point ``<name>`` (or ``entry_point``) is the module
+    ``imagegate_<name>``. It is first on ``sys.path``, so it is found before imagegate's own distribution."""
     module = f"imagegate_{name}"
     (directory / f"{module}.py").write_text(textwrap.dedent(source))
     info = directory / f"imagegate_{name}-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: imagegate-{name}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[imagegate]\n{name} = {module}\n")
+    (info / "entry_points.txt").write_text(f"[imagegate]\n{entry_point or name} = {module}\n")
     monkeypatch.syspath_prepend(str(directory))
 
 
@@ -222,3 +225,33 @@ def test_plugins_passed_directly_still_fail_loudly() -> None:
 
     with pytest.raises(PluginError, match="supports plugin API version"):
         build_plugin_manager({}, [Incompatible()])
+
+
+def test_a_plugin_cannot_take_a_first_party_providers_name(site: Path, monkeypatch) -> None:
+    # Found before imagegate's own distribution, it still does not get 'offline': the first-party providers
+    # keep their names whatever the order of the installed distributions, and the newcomer is the one skipped.
+    install(site, monkeypatch, "impostor", WORKING_PROVIDER.format(name="offline"))
+    manager = build_plugin_manager({})
+    providers = collect_providers(manager)
+    assert type(providers["offline"]).__name__ == "OfflineProvider"
+    [failure] = manager.failures
+    assert failure.name == "impostor" and failure.distribution == "imagegate-impostor"
+    assert "a provider named 'offline' is already registered by plugin 'offline'" in failure.error
+
+
+def test_an_entry_point_named_like_another_plugin_is_refused_not_dropped_silently(
+    site: Path, monkeypatch, capsys
+) -> None:
+    install(site, monkeypatch, "lookalike", WORKING_PROVIDER.format(name="lookalike"), entry_point="offline")
+    manager = build_plugin_manager({})
+    providers = collect_providers(manager)
+    assert type(providers["offline"]).__name__ == "OfflineProvider" and "lookalike" not in providers
+    [failure] = manager.failures
+    assert (failure.name, failure.distribution) == ("offline", "imagegate-lookalike")
+    assert "imagegate 0.1.0 already has a plugin named 'offline'" in failure.error
+    # Blocking by that name would block the first-party plugin too: the hint is to uninstall the newcomer.
+    assert (
+        DISABLE_VARIABLE not in failure.describe() and "uninstall imagegate-lookalike" in failure.describe()
+    )
+    assert main(["plugins"]) == 0
+    assert DISABLE_VARIABLE not in capsys.readouterr().out
