@@ -82,9 +82,13 @@ class PluginManager(pluggy.PluginManager):
         self.blocked: list[str] = []
 
     def unavailable(self) -> dict[str, str]:
-        """Plugins that routes may name but that are not serving, with why (for the route table load)."""
+        """Plugins that routes may name but that are not serving, with why (for the route table load). The
+        reason reaches clients in a 503, so a failure's error (an exception's text, a path on the server) is
+        left to where admins look: the log, ``imagegate plugins`` and ``/readyz``."""
         reasons = {name: f"is blocked by {DISABLE_VARIABLE}" for name in self.blocked}
-        reasons.update({failure.name: f"failed to load ({failure.error})" for failure in self.failures})
+        reasons.update(
+            {failure.name: "failed to load (the gateway's log says why)" for failure in self.failures}
+        )
         return reasons
 
     def load_entry_points(self) -> None:

@@ -99,7 +99,9 @@ models:
         assert refused.status_code == 503
         error = refused.json()["error"]
         assert error["code"] == "provider_not_configured"
-        assert "plugin 'exploding' failed to load (ValueError: cannot start" in error["message"]
+        assert "plugin 'exploding' failed to load" in error["message"]
+        # What went wrong (an exception's text, a file path on the server) is for admins: /readyz, the log.
+        assert "cannot start" not in error["message"] and str(site) not in error["message"]
         ready = httpx.get(url + "/readyz").json()
     assert ready["status"] == "ready"
     [failed] = ready["plugins_failed"]
@@ -117,10 +119,7 @@ def test_check_names_failed_and_blocked_plugins_a_route_needs(site: Path, monkey
     )
     assert main(["check", str(routes)]) == 0  # the table loads: a reload would take it
     out = capsys.readouterr().out
-    assert (
-        "account f (plugin faulty): NOT USABLE: plugin 'faulty' failed to load (ImportError: needs libfoo"
-        in out
-    )
+    assert "account f (plugin faulty): NOT USABLE: plugin 'faulty' failed to load" in out
     assert (
         f"account s (plugin stability): NOT USABLE: plugin 'stability' is blocked by {DISABLE_VARIABLE}"
         in out
