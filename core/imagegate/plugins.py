@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 
 import pluggy
 
@@ -174,10 +175,12 @@ def _declared_versions(declared: object) -> set[int] | None:
 
 
 def describe_exception(exc: BaseException) -> str:
-    """``Type: message (at file:line)``: one line, the place being the innermost frame outside importlib."""
+    """``Type: message (at file:line)``: one line, the place being the innermost frame of the plugin's own code
+    (not importlib's, pluggy's or imagegate's: a refusal by imagegate itself has no place)."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    loaders = (str(Path(__file__).parent), str(Path(pluggy.__file__).parent), "<")
     frames = [
-        frame for frame in traceback.extract_tb(exc.__traceback__) if not frame.filename.startswith("<")
+        frame for frame in traceback.extract_tb(exc.__traceback__) if not frame.filename.startswith(loaders)
     ]
     if frames:
         text += f" (at {frames[-1].filename}:{frames[-1].lineno})"

@@ -166,6 +166,7 @@ def test_declared_api_versions_are_checked_at_load(
             )
         else:
             assert "is not a plugin API version" in failure.error
+        assert "(at " not in failure.error  # imagegate refused it: no place in imagegate's code to point at
 
 
 @pytest.mark.parametrize(
@@ -191,6 +192,8 @@ def test_a_plugin_whose_registration_fails_is_skipped(
     [failure] = manager.failures
     assert failure.name == name and error in failure.error
     assert not manager.has_plugin(name)  # unregistered: none of its hooks run
+    hook_line = len(source.rstrip("\n").splitlines())  # the plugin's line that failed, not imagegate's
+    assert failure.error.endswith(f"(at {site / f'imagegate_{name}.py'}:{hook_line})")
 
 
 def test_two_plugins_registering_one_provider_name_the_second_found_is_skipped(
