@@ -33,9 +33,10 @@ def serve_gateway(
     """Serve a gateway on a free loopback port; yields its base URL (``http://127.0.0.1:PORT``; the OpenAI SDK
     wants ``base_url=url + "/v1"``).
 
-    ``routes`` is routes.yaml's content: a mapping (dumped as YAML, with ``server.image_store.directory``
-    set inside ``directory`` unless given) or YAML text (written as is). It is written to
-    ``directory/routes.yaml``, a temporary directory when ``directory`` is ``None``. ``environ`` replaces
+    ``routes`` is routes.yaml's content: a mapping or YAML text, with ``server.image_store.directory`` set
+    inside ``directory`` unless the routes give a store (so hosted images never land in the current
+    directory). It is written to ``directory/routes.yaml``, a temporary directory when ``directory`` is
+    ``None``; text that is not a mapping of YAML (a test of a broken file) is written as is. ``environ`` replaces
     the process environment for ``${VAR}`` secrets and ``IMAGEGATE_DISABLE_PLUGINS``, so tests never depend
     on the developer's variables. ``plugins`` are registered besides the installed ones. ``clock`` (a
     :class:`FakeClock`) makes retries and cooldowns take no real time; ``router`` replaces the whole router.
@@ -44,7 +45,7 @@ def serve_gateway(
         if directory is None:
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="imagegate-")))
         path = directory / "routes.yaml"
-        path.write_text(routes if isinstance(routes, str) else _routes_yaml(routes, directory))
+        path.write_text(_routes_yaml(routes, directory))
         if router is None and clock is not None:
             router = Router(clock=clock)
         app = create_app(path, environ=dict(environ or {}), plugins=plugins, router=router)
@@ -52,13 +53,30 @@ def serve_gateway(
         yield stack.enter_context(serve_asgi(app, **limits))
 
 
-def _routes_yaml(routes: Mapping[str, Any], directory: Path) -> str:
-    document = dict(routes)
+def _routes_yaml(routes: Routes, directory: Path) -> str:
+    if isinstance(routes, str):
+        return _text_with_store(routes, directory)
+    return yaml.safe_dump(_with_store(routes, directory), sort_keys=False)
+
+
+def _with_store(document: Mapping[str, Any], directory: Path) -> dict[str, Any]:
     server = dict(document.get("server") or {})
     store = dict(server.get("image_store") or {})
     store.setdefault("directory", str(directory / "images"))
-    document["server"] = {**server, "image_store": store}
-    return yaml.safe_dump(document, sort_keys=False)
+    return {**document, "server": {**server, "image_store": store}}
+
+
+def _text_with_store(text: str, directory: Path) -> str:
+    """YAML text as is when it names a store, else with the test's; text that is not a routes mapping (a test
+    of a broken file) as is."""
+    try:
+        document = yaml.safe_load(text)
+        store = (document.get("server") or {}).get("image_store") or {}
+        if "directory" in store or "s3" in store:
+            return text
+        return yaml.safe_dump(_with_store(document, directory), sort_keys=False)
+    except (yaml.YAMLError, AttributeError, TypeError, ValueError):
+        return text
 
 
 @dataclass(slots=True)
