@@ -30,14 +30,20 @@ ADMIN_PATHS = ("/metrics",)
 READY_PATH = "/readyz"
 
 
-def is_loopback(scope: Scope) -> bool:
-    peer = scope.get("client")
-    if not peer:
-        return False
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (an address, or ``localhost``) is this machine's loopback."""
+    if host == "localhost":
+        return True
     try:
-        return ipaddress.ip_address(peer[0]).is_loopback
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback(scope: Scope) -> bool:
+    """Whether the request came from this machine."""
+    peer = scope.get("client")
+    return bool(peer) and is_loopback_host(peer[0])
 
 
 class ClientAuthMiddleware:
