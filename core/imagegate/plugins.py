@@ -36,6 +36,10 @@ class PluginError(Exception):
     pass
 
 
+def _described_origin(distribution: str | None, version: str | None) -> str:
+    return f"{distribution} {version}" if distribution else "registered directly"
+
+
 @dataclass(slots=True)
 class PluginInfo:
     name: str
@@ -43,6 +47,10 @@ class PluginInfo:
     distribution: str | None
     version: str | None
     providers: list[str]
+
+    @property
+    def origin(self) -> str:
+        return _described_origin(self.distribution, self.version)
 
 
 @dataclass(slots=True)
@@ -57,7 +65,7 @@ class PluginFailure:
 
     @property
     def origin(self) -> str:
-        return f"{self.distribution} {self.version}" if self.distribution else "registered directly"
+        return _described_origin(self.distribution, self.version)
 
     def describe(self) -> str:
         remedies = [f"set {DISABLE_VARIABLE}={self.name}"] if self.blockable else []

@@ -36,9 +36,8 @@ def list_plugins() -> int:
     manager = build_plugin_manager(os.environ)
     collect_providers(manager)
     for info in describe_plugins(manager):
-        origin = f"{info.distribution} {info.version}" if info.distribution else "registered directly"
         providers = ", ".join(info.providers) or "no providers"
-        print(f"{info.name}: {providers}  [{origin}] {info.module}")
+        print(f"{info.name}: {providers}  [{info.origin}] {info.module}")
     for failure in manager.failures:
         print(f"{failure.name}: FAILED to load  [{failure.origin}] {failure.error}")
     if manager.failures:
