@@ -218,18 +218,23 @@ def _error_fields(response: UpstreamResponse) -> _ErrorBody:
         raw = response.json()
     except msgspec.DecodeError:
         raw = None
-    error = raw.get("error") if isinstance(raw, dict) else None
-    if isinstance(error, dict):
-        try:
-            return msgspec.convert(error, _ErrorBody)
-        except msgspec.ValidationError:
-            pass
-    if isinstance(error, str):
-        return _ErrorBody(message=error)
+    error = _error_object(raw.get("error")) if isinstance(raw, dict) else None
+    if error is not None:
+        return error
     if isinstance(raw, dict) and isinstance(raw.get("message"), str):
         return _ErrorBody(message=raw["message"])
     text = response.body[:_MAX_ERROR_TEXT].decode("utf-8", "replace").strip()
     return _ErrorBody(message=text or None)
+
+
+def _error_object(error: Any) -> _ErrorBody | None:
+    """An ``error`` value as OpenAI gives it (an object, or a bare message); ``None`` for anything else."""
+    if isinstance(error, dict):
+        with contextlib.suppress(msgspec.ValidationError):
+            return msgspec.convert(error, _ErrorBody)
+    if isinstance(error, str):
+        return _ErrorBody(message=error)
+    return None
 
 
 def _known_error(code: str | None, message: str, param: str | None) -> GatewayError | None:
@@ -313,13 +318,7 @@ def parse_stream_event(call: UpstreamCall, event: UpstreamEvent) -> StreamItem |
 def _stream_error(body: _StreamEvent) -> GatewayError:
     """An error event, mapped as an error answer would be where its code says what it is; any other is an
     upstream failure (which the core may retry): the stream has no HTTP status to go by."""
-    error = body.error
-    fields = _ErrorBody(message=body.message, code=body.code, param=body.param)
-    if isinstance(error, dict):
-        with contextlib.suppress(msgspec.ValidationError):
-            fields = msgspec.convert(error, _ErrorBody)
-    elif isinstance(error, str):
-        fields = _ErrorBody(message=error)
+    fields = _error_object(body.error) or _ErrorBody(message=body.message, code=body.code, param=body.param)
     code = None if fields.code is None else str(fields.code)
     message = fields.message or "an error event without a message"
     known = _known_error(code, message, fields.param)
