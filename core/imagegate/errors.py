@@ -50,6 +50,7 @@ class GatewayError(Exception):
         code: str | None = None,
         retry_after: float | None = None,
         headers: dict[str, str] | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -57,6 +58,8 @@ class GatewayError(Exception):
         self.code = code if code is not None else self.default_code
         self.retry_after = retry_after
         self.headers = dict(headers or {})
+        # What the upstream said, for the gateway's log only: it may name internal hosts, accounts or code.
+        self.detail = detail
 
     def body(self) -> dict[str, Any]:
         message = without_credentials(self.message)
@@ -271,6 +274,9 @@ def upstream_error(
 
     Providers call this from ``parse`` after recognising their dialect's special cases (content-policy
     blocks above all), passing the upstream's own ``message``, and ``code``/``param`` where it names them.
+    The client reads ``message`` where it says what the client can fix (a rejected request, a body too
+    large); an upstream's own failure is the operator's matter, so there the client gets the gateway's words
+    and ``message`` is kept as the error's ``detail``, which the router logs.
 
     ===============  ===================================================  =======  ========
     upstream status  error: what the client gets                          retried  fallback
@@ -292,18 +298,27 @@ def upstream_error(
     """
     if status in (401, 403):
         return UpstreamAuthError(
-            f"The upstream refused the gateway's credentials (HTTP {status}); the operator must fix the account."
+            f"The upstream refused the gateway's credentials (HTTP {status}); the operator must fix the account.",
+            detail=message,
         )
     if status == 402:
         return UpstreamAuthError(
-            "The upstream account has no credit left (HTTP 402).", code="upstream_payment"
+            "The upstream account has no credit left (HTTP 402).", code="upstream_payment", detail=message
         )
     if status == 429:
-        return UpstreamRateLimited(f"The upstream is rate limiting: {message}", retry_after=retry_after)
+        return UpstreamRateLimited(
+            "The upstream is rate limiting this gateway; retry later.",
+            retry_after=retry_after,
+            detail=message,
+        )
     if status in (408, 409) or status >= 500:
-        return UpstreamUnavailable(f"The upstream failed (HTTP {status}): {message}", retry_after=retry_after)
+        return UpstreamUnavailable(
+            f"The upstream failed (HTTP {status}).", retry_after=retry_after, detail=message
+        )
     if status == 404:
-        return UpstreamNotFound(f"The upstream does not know this model or deployment (HTTP 404): {message}")
+        return UpstreamNotFound(
+            "The upstream does not know this model or deployment (HTTP 404).", detail=message
+        )
     if status == 413:
         return PayloadTooLarge(f"The upstream refused the request as too large: {message}", param=param)
     return UpstreamRejected(message, code=code, param=param)

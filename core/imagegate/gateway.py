@@ -327,6 +327,7 @@ def _retirement(target: Target, error: GatewayError) -> ModelRetired | None:
     return ModelRetired(
         f"The model '{target.upstream_model}' is no longer served upstream: {retired.describe()}.",
         param="model",
+        detail=error.detail or error.message,
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,7 +21,7 @@ from typing import TypeVar
 
 from .accesslog import AttemptRecord, RequestRecord
 from .config import ModelRoute, Target, Timeout
-from .errors import GatewayError, ProviderNotConfigured, UpstreamTimeout
+from .errors import GatewayError, ProviderNotConfigured, UpstreamTimeout, without_credentials
 from .health import HealthBook, TargetCoolingDown, target_key
 from .retry import Clock, Deadline, SystemClock, retry_delay
 
@@ -28,6 +29,8 @@ T = TypeVar("T")
 P = TypeVar("P")
 
 Attempt = Callable[[Timeout, AttemptRecord], Awaitable[T]]
+
+logger = logging.getLogger("imagegate")  # (`log` is the request record in Router.call)
 
 
 class Router:
@@ -101,6 +104,15 @@ class Router:
             if isinstance(failure, UpstreamTimeout) and timeout.total < target.timeout.total:
                 failure = deadline.exceeded()  # the deadline cut it short, not the upstream: no verdict
             record.outcome = failure.code or failure.type
+            if failure.detail:
+                logger.warning(
+                    "%s, call %d attempt %d: %s; the upstream said: %s",
+                    target.label,
+                    call_index,
+                    number,
+                    record.outcome,
+                    without_credentials(failure.detail),
+                )
             await permit.settle(failure, route.cooldown)
             delay = retry_delay(failure, number, route.retry, self.rng)
             if delay is None or not deadline.allows_wait(delay) or not self.health.is_available(key):

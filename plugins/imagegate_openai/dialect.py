@@ -191,7 +191,9 @@ def parse_images(call: UpstreamCall, response: UpstreamResponse) -> ProviderResu
         ) from None
     if not body.data:
         if body.error is not None:
-            raise UpstreamError(f"The upstream answered HTTP {response.status} with an error: {body.error}")
+            raise UpstreamError(
+                f"The upstream answered HTTP {response.status} with an error.", detail=str(body.error)
+            )
         raise UpstreamError("The upstream answered without any image.")
     return ProviderResult(
         images=[_result_image(item) for item in body.data],
@@ -325,5 +327,5 @@ def _stream_error(body: _StreamEvent) -> GatewayError:
     if known is not None:
         return known
     if code == "rate_limit_exceeded":
-        return UpstreamRateLimited(f"The upstream is rate limiting: {message}")
-    return UpstreamError(f"The upstream's stream failed: {message}")
+        return UpstreamRateLimited("The upstream is rate limiting this gateway; retry later.", detail=message)
+    return UpstreamError("The upstream's stream failed.", detail=message)

@@ -278,7 +278,7 @@ def test_unknown_deployment(client: openai.OpenAI, emulator: AzureEmulator) -> N
     error = caught.value
     assert error.status_code == 502
     assert error.code == "upstream_not_found"
-    assert "The API deployment for this resource does not exist" in error.message
+    assert "does not know this model or deployment" in error.message  # Azure's words go to the log
     assert emulator.received[0].path == "/openai/deployments/no-such-deployment/images/generations"
 
 

@@ -59,5 +59,5 @@ def test_without_a_next_target_the_client_gets_the_error(setup) -> None:
     with pytest.raises(openai.APIStatusError) as failure:
         client.images.generate(model="flaky-only", prompt="x", n=4, size="128x128")
     assert failure.value.status_code == 502
-    assert "render farm on fire" in failure.value.message
+    assert "render farm on fire" not in failure.value.message  # the upstream's own words: the log's
     assert len(apps["flaky"]["received"]) >= 4  # every image was asked for (retries may add more)

@@ -142,9 +142,45 @@ def test_client_errors_name_no_upstream_host_or_port_and_round_durations(
 
 def test_credentials_in_any_url_are_left_out_of_client_errors(gateway: tuple[str, Path, dict]) -> None:
     url, _, upstreams = gateway
-    upstreams["b"].then(Fail(500, "retry via https://admin:hunter2@internal.example.com/queue"))
-    message = error_of(url, "talkative")["message"]
-    assert "hunter2" not in message and "https://internal.example.com/queue" in message
+    # An upstream's 400 reaches the client (it says what to fix), without the credentials of its URLs.
+    upstreams["b"].then(
+        Fail(400, "see https://admin:hunter2@docs.example.com/limits", "invalid_request_error")
+    )
+    response = httpx.post(
+        url + "/v1/images/generations", json={"model": "talkative", "prompt": "x"}, timeout=30
+    )
+    message = response.json()["error"]["message"]
+    assert response.status_code == 400 and "hunter2" not in message
+    assert "https://docs.example.com/limits" in message
+
+
+LEAKY = "Traceback (most recent call last): db.internal:5432 refused, org-7cq2Fz; retry via https://queue.internal/"
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (500, "upstream_unavailable"),
+        (503, "upstream_unavailable"),
+        (429, "rate_limit_exceeded"),
+        (404, "model_retired"),
+    ],
+)
+def test_what_an_upstream_says_about_its_own_failures_goes_to_the_log_only(
+    gateway: tuple[str, Path, dict], caplog: pytest.LogCaptureFixture, status: int, code: str
+) -> None:
+    """An upstream's own failure (5xx, rate limit, unknown deployment) is the operator's matter: its text
+    (tracebacks, internal hosts, account ids) goes to the log, and the client gets the gateway's message."""
+    url, _, upstreams = gateway
+    upstreams["b"].then(Fail(status, LEAKY))
+    response = httpx.post(
+        url + "/v1/images/generations", json={"model": "talkative", "prompt": "x"}, timeout=30
+    )
+    error = response.json()["error"]
+    assert error["code"] == code and set(error) == {"message", "type", "param", "code"}
+    for internal in ("Traceback", "db.internal", "5432", "org-7cq2Fz", "queue.internal"):
+        assert internal not in error["message"]
+    assert any(LEAKY in record.getMessage() for record in caplog.records)
 
 
 def test_readyz_shows_no_secret_of_a_broken_reload(gateway: tuple[str, Path, dict]) -> None:

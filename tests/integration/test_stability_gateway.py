@@ -328,7 +328,7 @@ def test_stability_error_shapes(
     error = caught.value
     assert error.status_code == status
     assert error.code == code  # type: ignore[attr-defined]
-    if failure in ("bad_request", "content_moderation", "rate_limit_exceeded"):
+    if failure in ("bad_request", "content_moderation"):
         assert FAILURES[failure][1]["errors"][0] in error.message  # Stability's own words reach the client
     if failure == "rate_limit_exceeded":
         assert error.response.headers["retry-after"] == "60"

@@ -180,10 +180,10 @@ def test_parameter_rejection_keeps_param_code_and_message() -> None:
 def test_server_error_and_non_json_bodies() -> None:
     error = error_from_response(answer(500, error_body("The server had an error.", "server_error", None)))
     assert isinstance(error, UpstreamUnavailable)
-    assert "The server had an error." in error.message
+    assert error.detail == "The server had an error." and error.message == "The upstream failed (HTTP 500)."
     html = error_from_response(answer(502, b"<html><body>Bad Gateway</body></html>"))
     assert isinstance(html, UpstreamUnavailable)
-    assert "Bad Gateway" in html.message
+    assert "Bad Gateway" in (html.detail or "") and "Bad Gateway" not in html.message
     empty = error_from_response(answer(503, b""))
     assert isinstance(empty, UpstreamUnavailable)
 
