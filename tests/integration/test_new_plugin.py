@@ -112,3 +112,15 @@ def test_a_directory_holding_files_is_left_alone(tmp_path: Path, capsys) -> None
     assert main(["new-plugin", "acme", str(tmp_path)]) == 2
     assert "already holds files" in capsys.readouterr().err
     assert sorted(path.name for path in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_a_name_another_installed_distribution_has_is_refused(tmp_path: Path, capsys) -> None:
+    # imagegate-offline would hold a second imagegate_offline package and entry point 'offline': one of the
+    # two plugins would shadow the other or fail to load.
+    assert main(["new-plugin", "offline", str(tmp_path / "out")]) == 2
+    assert "'offline' is taken by imagegate (its plugin name or the package imagegate_offline)" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "out").exists()
+    # A plugin's own distribution may write it again (imagegate-pixelworks is installed here).
+    assert main(["new-plugin", "pixelworks", str(tmp_path / "again")]) == 0

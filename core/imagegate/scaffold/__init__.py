@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from importlib import resources
+from importlib import metadata, resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from ..hookspecs import PLUGIN_API_VERSION
+from ..hookspecs import PLUGIN_API_VERSION, PROJECT
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 SUFFIX = ".tmpl"
@@ -51,9 +51,29 @@ def plugin_names(name: str) -> PluginNames:
     )
 
 
+def taken_by(names: PluginNames) -> list[str]:
+    """Installed distributions, other than the plugin's own, that already have its entry-point name or its
+    package: installed beside them, the new plugin would shadow one of theirs or fail to load."""
+    holders = set(metadata.packages_distributions().get(names.module, ()))
+    for dist in metadata.distributions():
+        if any(point.group == PROJECT and point.name == names.name for point in dist.entry_points):
+            holders.add(dist.metadata["Name"])
+    return sorted(holder for holder in holders if _canonical(holder) != names.dist)
+
+
+def _canonical(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
 def write_plugin(name: str, directory: Path) -> list[Path]:
     """Write the package for plugin ``name`` into ``directory`` (created; it must not hold files yet)."""
     names = plugin_names(name)
+    holders = taken_by(names)
+    if holders:
+        raise ValueError(
+            f"'{name}' is taken by {', '.join(holders)} (its plugin name or the package {names.module}); "
+            "pick a name of your own (`imagegate plugins` lists those taken)"
+        )
     if directory.exists() and any(directory.iterdir()):
         raise FileExistsError(f"{directory} already holds files; name a new or empty directory")
     values = {f"{{{{{key}}}}}": value for key, value in asdict(names).items()}
