@@ -234,54 +234,15 @@ class Gateway:
         record: RequestRecord,
         relays: list[CallRelay] | None,
     ) -> tuple[list[ProviderResult], GatewayError | None]:
-        """Run the plan's calls; ``relays`` (one per call) stream each call's images as they come. An
-        attempt succeeds only with its images verified (:mod:`imagegate.results`), and an upstream error
-        gets the delay its answer's ``Retry-After`` asks for when the provider set none."""
-        provider = target.account.provider
+        """Run the plan's calls, at most ``parallel`` at once; ``relays`` (one per call) stream each call's
+        images as they come."""
         limit = asyncio.Semaphore(parallel)
-
-        async def attempt(
-            call: UpstreamCall, relay: CallRelay | None, timeout: Timeout, record: AttemptRecord
-        ) -> ProviderResult:
-            answers: list[UpstreamResponse] = []  # the last one, for its Retry-After
-
-            async def send(upstream_request: UpstreamRequest) -> UpstreamResponse:
-                response = await self.transport.send(upstream_request, timeout)
-                record.status = response.status
-                answers[:] = [response]
-                return response
-
-            @contextlib.asynccontextmanager
-            async def open_stream(upstream_request: UpstreamRequest) -> AsyncIterator[UpstreamResponse]:
-                async with self.transport.stream(upstream_request, timeout) as response:
-                    record.status = response.status
-                    answers[:] = [response]
-                    yield response
-
-            try:
-                if relay is not None:
-                    return await relay.relay(provider.stream(call, send, open_stream), timeout)
-                result = await provider.run(call, send)
-            except UpstreamError as error:
-                if error.retry_after is None and answers:
-                    error.retry_after = retry_after_seconds(answers[0].headers)
-                retired = _retirement(target, error)
-                if retired is None:
-                    raise
-                raise retired from None
-            except GatewayError:
-                raise
-            except Exception:
-                log.exception("provider %s failed on %s", provider.name, target.label)
-                raise InternalError(f"The provider '{provider.name}' failed unexpectedly.") from None
-            return await prepare_result(result, call, plan, target.capabilities, checks, timeout)
 
         async def one(call: UpstreamCall) -> ProviderResult:
             relay = None if relays is None else relays[call.index]
             async with limit:
-                return await self.router.call(
-                    target, route, deadline, call.index, functools.partial(attempt, call, relay), record
-                )
+                attempt = functools.partial(self._attempt, call, target, plan, checks, relay)
+                return await self.router.call(target, route, deadline, call.index, attempt, record)
 
         outcomes = await asyncio.gather(
             *(one(call) for call in plan.calls(request, target)), return_exceptions=True
@@ -292,6 +253,53 @@ class Gateway:
             if not isinstance(error, GatewayError):
                 raise error
         return results, (errors[0] if errors else None)  # type: ignore[return-value]
+
+    async def _attempt(
+        self,
+        call: UpstreamCall,
+        target: Target,
+        plan: Plan,
+        checks: ResultChecks,
+        relay: CallRelay | None,
+        timeout: Timeout,
+        record: AttemptRecord,
+    ) -> ProviderResult:
+        """One attempt of ``call`` on ``target`` (``relay``: streamed to the client as it comes). It succeeds
+        only with its images verified (:mod:`imagegate.results`), and an upstream error gets the delay its
+        answer's ``Retry-After`` asks for when the provider set none."""
+        provider = target.account.provider
+        answers: list[UpstreamResponse] = []  # the last one, for its Retry-After
+
+        async def send(upstream_request: UpstreamRequest) -> UpstreamResponse:
+            response = await self.transport.send(upstream_request, timeout)
+            record.status = response.status
+            answers[:] = [response]
+            return response
+
+        @contextlib.asynccontextmanager
+        async def open_stream(upstream_request: UpstreamRequest) -> AsyncIterator[UpstreamResponse]:
+            async with self.transport.stream(upstream_request, timeout) as response:
+                record.status = response.status
+                answers[:] = [response]
+                yield response
+
+        try:
+            if relay is not None:
+                return await relay.relay(provider.stream(call, send, open_stream), timeout)
+            result = await provider.run(call, send)
+        except UpstreamError as error:
+            if error.retry_after is None and answers:
+                error.retry_after = retry_after_seconds(answers[0].headers)
+            retired = _retirement(target, error)
+            if retired is None:
+                raise
+            raise retired from None
+        except GatewayError:
+            raise
+        except Exception:
+            log.exception("provider %s failed on %s", provider.name, target.label)
+            raise InternalError(f"The provider '{provider.name}' failed unexpectedly.") from None
+        return await prepare_result(result, call, plan, target.capabilities, checks, timeout)
 
 
 def _echoed_end_user(request: ImageRequest) -> dict[str, str]:
