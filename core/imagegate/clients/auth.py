@@ -64,30 +64,36 @@ class ClientAuthMiddleware:
             return
         path: str = scope["path"]
         state: dict[str, Any] = scope.setdefault("state", {})
+        refusal: InvalidApiKey | Forbidden | None = None
         if path in CLIENT_PATHS:
-            registry = self.clients()
-            client = None
-            record: RequestRecord | None = state.get(RECORD_STATE_KEY)
-            if registry is not None:
-                client = registry.authenticate(presented_key(scope["headers"]))
-                if client is None:
-                    error = _invalid_key(scope)
-                    if record is not None:
-                        record.error = error.code
-                    await send_error(send, error, close=scope["method"] != "GET")
-                    return
-                if record is not None:
-                    record.client = client.name
-            state[CLIENT_STATE_KEY] = client
+            refusal = self._authenticate_client(scope, state)
         elif path in ADMIN_PATHS or path.startswith(ADMIN_PATH_PREFIX):
             refusal = self._admin_refusal(scope)
-            if refusal is not None:
-                await send_error(send, refusal, close=scope["method"] != "GET")
-                return
-            state[ADMIN_STATE_KEY] = True
+            state[ADMIN_STATE_KEY] = refusal is None
         elif path == READY_PATH:
             state[ADMIN_STATE_KEY] = self._admin_refusal(scope) is None
+        if refusal is not None:
+            await send_error(send, refusal, close=scope["method"] != "GET")
+            return
         await self.app(scope, receive, send)
+
+    def _authenticate_client(self, scope: Scope, state: dict[str, Any]) -> InvalidApiKey | None:
+        """Put the client the key names in the request's state (``None`` without client authentication), and
+        on its access record; the refusal when the key is missing or unknown."""
+        registry = self.clients()
+        record: RequestRecord | None = state.get(RECORD_STATE_KEY)
+        client = None
+        if registry is not None:
+            client = registry.authenticate(presented_key(scope["headers"]))
+            if client is None:
+                error = _invalid_key(scope)
+                if record is not None:
+                    record.error = error.code
+                return error
+            if record is not None:
+                record.client = client.name
+        state[CLIENT_STATE_KEY] = client
+        return None
 
     def _admin_refusal(self, scope: Scope) -> InvalidApiKey | Forbidden | None:
         admin_key = self.admin_key()
