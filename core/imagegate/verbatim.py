@@ -38,7 +38,7 @@ def decode_json(data: bytes, type: Any = Any, key: str | None = None) -> Any:
     cut out before decoding and put back as :class:`msgspec.Raw` views of ``data``. ``type`` must have
     ``msgspec.Raw`` for them (in dicts, lists or Structs); where it does not, or anything about the cut is in
     doubt, ``data`` is decoded whole, as without ``key``."""
-    cut = None if key is None else _cut(data, key)
+    cut = _cut(data, key) if key is not None and isinstance(data, bytes) else None
     if cut is None:
         return msgspec.json.decode(data, type=type)
     rest, literals = cut
