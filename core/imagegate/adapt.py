@@ -5,11 +5,11 @@ transcoding happen inside the attempt (:mod:`imagegate.results`); nothing here d
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from .concurrency import gather
 from .images import ImageHeader
 from .planner import Plan
 from .provider import ProviderResult, ResultImage, Usage
@@ -35,7 +35,7 @@ class Batch:
 
 
 async def build_response(batches: list[Batch], delivery: Delivery) -> dict[str, Any]:
-    items = await asyncio.gather(
+    items = await gather(
         *(adapt_image(image, batch, delivery) for batch in batches for image in batch.result.images)
     )
     first = batches[0]

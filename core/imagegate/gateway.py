@@ -35,6 +35,7 @@ from .candidates import plan_candidates
 from .clients.accounting import Accounting
 from .clients.pricing import call_cost
 from .clients.registry import Client
+from .concurrency import gather
 from .config import ModelRoute, RouteState, RouteTable, Target, Timeout
 from .errors import (
     ContentPolicyViolation,
@@ -244,9 +245,7 @@ class Gateway:
                 attempt = functools.partial(self._attempt, call, target, plan, checks, relay)
                 return await self.router.call(target, route, deadline, call.index, attempt, record)
 
-        outcomes = await asyncio.gather(
-            *(one(call) for call in plan.calls(request, target)), return_exceptions=True
-        )
+        outcomes = await gather(*(one(call) for call in plan.calls(request, target)), return_exceptions=True)
         results = [outcome for outcome in outcomes if isinstance(outcome, ProviderResult)]
         errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
         for error in errors:

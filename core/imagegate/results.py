@@ -18,6 +18,7 @@ import asyncio
 from dataclasses import dataclass
 
 from .capabilities import ModelCapabilities
+from .concurrency import gather
 from .config import Timeout
 from .errors import UpstreamBadImage
 from .images import TAIL_BYTES, ImageHeader, ImageProblem, check_image, inspect_image, read_header, transcode
@@ -49,9 +50,7 @@ async def prepare_result(
     if the upstream answered with fewer images than asked or with something that is not a usable image."""
     if len(result.images) < call.n:
         raise UpstreamBadImage(f"The upstream answered with {len(result.images)} of {call.n} images.")
-    await asyncio.gather(
-        *(prepare_image(image, plan, capabilities, checks, timeout) for image in result.images)
-    )
+    await gather(*(prepare_image(image, plan, capabilities, checks, timeout) for image in result.images))
     return result
 
 
