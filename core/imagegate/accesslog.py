@@ -19,10 +19,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ACCESS_LOGGER = "imagegate.access"
 LOGGED_PATH_PREFIX = "/v1/images/"
+CLIENT_GONE = 499  # the status logged for a client that left before its request was read (as nginx logs it)
 
 
 class AttemptRecord(msgspec.Struct, kw_only=True):
@@ -60,7 +62,7 @@ class RequestLine(msgspec.Struct, kw_only=True, omit_defaults=True):
     route: str | None  # the model the request was served as (differs from ``model`` for an alias)
     end_user: str | None  # the client's safety_identifier (or user), whether or not an upstream took it
     status: int
-    outcome: str  # "success", "error", or "disconnected" (a stream the client left)
+    outcome: str  # "success", "error", or "disconnected" (a stream, or a request, the client left)
     error: str | None
     latency_ms: int
     images: int  # images the upstream calls produced (and were paid for), kept or not
@@ -137,11 +139,16 @@ class AccessLogMiddleware:
 
         try:
             await self.app(scope, receive, send_noting_status)
+        except ClientDisconnect:
+            status = CLIENT_GONE
+            raise
         finally:
             self._write(record, scope, status, time.perf_counter() - started)
 
     def _write(self, record: RequestRecord, scope: Scope, status: int, elapsed: float) -> None:
         outcome, error = ("success", None) if status < 400 else ("error", record.error)
+        if status == CLIENT_GONE:
+            outcome, error = "disconnected", None
         if status < 400 and record.stream is not None and record.stream.outcome != "completed":
             # A stream answers 200 before it knows how it ends: its own outcome tells.
             outcome = "disconnected" if record.stream.outcome == "disconnected" else "error"

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 
 import msgspec
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import GatewayError, PayloadTooLarge, RequestTimeout
@@ -47,6 +48,8 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:  # gone before its request was read: nobody to answer, nothing failed
+            log.info("client left before sending its whole request, request id %s", request_id)
         except Exception:
             log.exception(
                 "unhandled error on %s %s, request id %s", scope["method"], scope["path"], request_id

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 
 from tests.emulators.faulty import API_KEY, Slow, serve_faulty
 from tests.support.gateway import serve_gateway
+from tests.support.waiting import wait_until
 
 ROUTES = """
 server:
@@ -135,3 +137,23 @@ def test_a_slow_answer_is_not_cut_by_the_body_idle_timeout(gateway: tuple[str, o
     assert result.data
     events = list(client.images.generate(model="slow", prompt="a fox", size="1024x1024", stream=True))
     assert events[-1].type == "image_generation.completed"
+
+
+def test_a_client_that_hangs_up_mid_body_is_logged_as_gone_not_as_a_crash(
+    gateway: tuple[str, object], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client gone before its body arrived is no gateway failure: no 500 in the access log (and in the
+    metrics fed from it), no traceback at ERROR."""
+    caplog.set_level(logging.INFO)
+    with connection(gateway[0]) as sock:
+        sock.sendall(
+            HEAD + b"Content-Length: 100\r\nX-Request-Id: hung-up-mid-body\r\n\r\n" + b'{"prompt": "a f'
+        )
+
+    def line() -> dict | None:
+        lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "imagegate.access"]
+        return next((entry for entry in lines if entry["request_id"] == "hung-up-mid-body"), None)
+
+    wait_until(lambda: line() is not None, "the access log line of the request")
+    assert (line()["status"], line()["outcome"]) == (499, "disconnected")  # type: ignore[index]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
