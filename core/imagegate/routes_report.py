@@ -92,6 +92,8 @@ NONE_MEANS = {"extra_params": "any (none refused)", "max_prompt_chars": "no limi
 
 
 def _format(name: str, value: Any) -> str:
+    if isinstance(value, SizeSpec) and value.default is not None:
+        return f"{value.describe()}; {value.default} when none is sent"
     if isinstance(value, SizeSpec | Retirement):
         return value.describe()
     if isinstance(value, frozenset):

@@ -127,3 +127,9 @@ def test_fields_left_none_say_what_none_means() -> None:
     )
     retired = ModelCapabilities(retired=Retirement(date=datetime.date(2026, 3, 4), replacement="gpt-image-2"))
     assert dict(capability_values(retired))["retired"] == "retired on 2026-03-04; use gpt-image-2 instead"
+
+
+def test_check_verbose_shows_the_size_a_model_makes_when_none_is_sent(tmp_path: Path, capsys) -> None:
+    # SizeSpec.default is documented as informational "for imagegate check": the verbose block shows it.
+    block = check_verbose(tmp_path, capsys)["pixel/pixel-v1"]
+    assert "sizes: any WxH with sides multiples of 64, sides 64-2048; 1024x1024 when none is sent\n" in block
