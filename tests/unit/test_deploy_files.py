@@ -51,6 +51,17 @@ def test_compose_runs_two_gateways_on_redis_and_an_s3_server(providers: dict) ->
     )
 
 
+def test_compose_mounts_the_routes_directory_so_every_edit_reloads() -> None:
+    # A single-file bind mount keeps the old inode when an editor saves by replacing the file.
+    (compose,) = documents("compose.yaml")
+    for name in ("gateway", "prepare-store"):
+        service = compose["services"][name]
+        routes = Path(service["command"][service["command"].index("--routes") + 1])
+        mounts = dict(reversed(volume.split(":")[:2]) for volume in service["volumes"])
+        assert str(routes.parent) in mounts, f"{name}: mount the folder of {routes}, not the file"
+        assert (DEPLOY / mounts[str(routes.parent)] / routes.name).is_file()
+
+
 def test_kubernetes_runs_three_replicas_that_share_state(providers: dict) -> None:
     deployment = kind("kubernetes/imagegate.yaml", "Deployment")
     assert deployment["spec"]["replicas"] == 3
