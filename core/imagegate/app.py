@@ -102,9 +102,13 @@ def create_app(
             if getattr(new.server, section) != getattr(table.server, section):
                 log.warning("server.%s changes take effect when the gateway restarts", section)
         started, now = table.server.connections, new.server.connections
-        if msgspec.structs.replace(now, body_idle_seconds=started.body_idle_seconds) != started:
+        followed = {
+            name: getattr(started, name) for name in ("body_idle_seconds", "body_min_bytes_per_second")
+        }
+        if msgspec.structs.replace(now, **followed) != started:
             log.warning(
-                "server.connections changes (but body_idle_seconds) take effect when the gateway restarts"
+                "server.connections changes (but the body's idle time and rate) take effect when the gateway "
+                "restarts"
             )
 
     reloader = RouteReloader(
@@ -172,6 +176,7 @@ def create_app(
                 BodyLimitMiddleware,
                 limit_bytes=lambda: state.table.server.max_body_bytes,
                 idle_seconds=lambda: state.table.server.connections.body_idle_seconds,
+                min_bytes_per_second=lambda: state.table.server.connections.body_min_bytes_per_second,
             ),
         ],
         exception_handlers={

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 
@@ -63,15 +64,21 @@ class RequestIdMiddleware:
 class BodyLimitMiddleware:
     """Refuses bodies over the limit: at once from ``Content-Length``, else as soon as the count passes it.
     While a body is being read, a wait of more than ``idle_seconds`` for its next part is a 408 (a client
-    trickling or stalling its upload holds the connection no longer); once the body is complete, receiving
-    (the app waiting for a disconnect) is not limited."""
+    stalling its upload holds the connection no longer), and so is a body that, once it has taken longer
+    than ``idle_seconds``, has come slower than ``min_bytes_per_second`` on average (a client trickling it a
+    byte at a time); once the body is complete, receiving (the app waiting for a disconnect) is not limited."""
 
     def __init__(
-        self, app: ASGIApp, limit_bytes: Callable[[], int], idle_seconds: Callable[[], float]
+        self,
+        app: ASGIApp,
+        limit_bytes: Callable[[], int],
+        idle_seconds: Callable[[], float],
+        min_bytes_per_second: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self.app = app
         self.limit_bytes = limit_bytes
         self.idle_seconds = idle_seconds
+        self.min_bytes_per_second = min_bytes_per_second
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,13 +90,17 @@ class BodyLimitMiddleware:
             await send_error(send, _too_large(limit), close=True)
             return
         idle = self.idle_seconds()
+        min_rate = self.min_bytes_per_second()
         received = 0
         complete = False
+        started: float | None = None  # when the body was first asked for
 
         async def counting_receive() -> Message:
-            nonlocal received, complete
+            nonlocal received, complete, started
             if complete:
                 return await receive()
+            if started is None:
+                started = time.monotonic()
             try:
                 async with asyncio.timeout(idle):
                     message = await receive()
@@ -102,6 +113,13 @@ class BodyLimitMiddleware:
                 if received > limit:
                     raise _too_large(limit)
                 complete = not message.get("more_body", False)
+                elapsed = time.monotonic() - started
+                if not complete and elapsed > idle and received < min_rate * elapsed:
+                    raise RequestTimeout(
+                        f"The request body arrived at {received / elapsed:.0f} bytes/s, under the "
+                        f"{min_rate:g} bytes/s this gateway waits for.",
+                        headers={"connection": "close"},
+                    )
             return message
 
         await self.app(scope, counting_receive, send)

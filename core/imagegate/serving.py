@@ -11,7 +11,8 @@ per connection (the numbers are ``server.connections`` in routes.yaml):
 - ``max_connections``: connections of this process open at once; one more is answered 503 ``server_busy``
   with ``retry-after`` as soon as its headers are read, and closed.
 
-``body_idle_seconds`` is applied where the body is read (:class:`imagegate.middleware.BodyLimitMiddleware`).
+``body_idle_seconds`` and ``body_min_bytes_per_second`` are applied where the body is read
+(:class:`imagegate.middleware.BodyLimitMiddleware`).
 :func:`uvicorn_options` gives the keyword arguments that install all of it, for ``imagegate serve`` and for
 the test servers alike.
 """

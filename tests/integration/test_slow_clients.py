@@ -26,6 +26,7 @@ server:
   connections:
     header_timeout_seconds: 0.5
     body_idle_seconds: 0.5
+    body_min_bytes_per_second: 200
     keep_alive_seconds: 0.5
     max_header_kb: 8
     max_connections: 6
@@ -99,6 +100,27 @@ def test_a_body_that_stops_arriving_gets_a_408(gateway: tuple[str, object]) -> N
         sock.sendall(HEAD + b"Content-Length: 100\r\n\r\n" + b'{"prompt": "a f')
         status, headers, error = error_of(answer(sock))
     assert (status, error["code"]) == (408, "request_timeout") and headers["x-request-id"]
+
+
+def test_a_body_trickled_under_the_minimum_rate_gets_a_408(gateway: tuple[str, object]) -> None:
+    """A byte at a time, each well within body_idle_seconds, would hold the connection for ever (days for a
+    big body): once the body has taken longer than body_idle_seconds, it must keep up the minimum rate."""
+    with connection(gateway[0]) as sock:
+        sock.sendall(HEAD + b"Content-Length: 100000\r\n\r\n{")
+        sock.settimeout(0.1)
+        started = time.monotonic()
+        raw = b""
+        while not raw:
+            assert time.monotonic() - started < CAP_SECONDS, "the trickling client was held"
+            try:
+                raw = sock.recv(65536)
+            except TimeoutError:
+                sock.sendall(b" ")
+        sock.settimeout(CAP_SECONDS)
+        raw += answer(sock)
+    status, headers, error = error_of(raw)
+    assert (status, error["code"]) == (408, "request_timeout") and "bytes/s" in error["message"]
+    assert headers["connection"] == "close"
 
 
 def test_headers_over_the_size_limit_get_a_431_before_they_end(gateway: tuple[str, object]) -> None:

@@ -92,10 +92,14 @@ class ImageUrlSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 
 class ConnectionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Limits on what one client connection may hold (per gateway process; imagegate/serving.py).
-    ``body_idle_seconds`` follows reloads; the others take effect when the gateway restarts."""
+    ``body_idle_seconds`` and ``body_min_bytes_per_second`` follow reloads; the others take effect when the
+    gateway restarts."""
 
     header_timeout_seconds: Positive = 10.0  # to receive a request's line and headers (else 408, or closed)
     body_idle_seconds: Positive = 30.0  # the longest wait for the next part of a body being read (else 408)
+    # Once a body has taken longer than body_idle_seconds, it must have come at least this fast (else 408):
+    # a body trickled a byte at a time, each within the idle time, is not held for ever.
+    body_min_bytes_per_second: Annotated[float, msgspec.Meta(ge=0)] = 500.0
     keep_alive_seconds: Positive = 5.0  # an idle connection between requests is closed after this
     max_header_kb: Annotated[int, msgspec.Meta(ge=1)] = 32  # request line and headers (else 431)
     max_connections: Annotated[int, msgspec.Meta(ge=1)] = 1000  # open at once; over it: 503, retry-after
