@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..capabilities import PERMISSIVE, ModelCapabilities, parse_size
+from ..capabilities import PERMISSIVE, ModelCapabilities
 from ..hookspecs import hookimpl
 from ..provider import Provider, ProviderResult, ResultImage, Send, UpstreamCall
 from .images import make_image
@@ -21,7 +21,9 @@ class FallbackProvider(Provider):
         return PERMISSIVE
 
     async def run(self, call: UpstreamCall, send: Send) -> ProviderResult:
-        width, height = parse_size(call.size or "") or (FALLBACK_SIDE, FALLBACK_SIDE)
+        width, height = (
+            (call.width, call.height) if call.width and call.height else (FALLBACK_SIDE, FALLBACK_SIDE)
+        )
         fmt = call.output_format or "png"
         data = make_image(width, height, fmt)
         images = [ResultImage(data=data, extra={"served_by": FALLBACK_PROVIDER}) for _ in range(call.n)]
