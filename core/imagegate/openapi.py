@@ -7,7 +7,6 @@ with schemathesis (tests/integration/test_openapi_fuzz.py): any 5xx or answer th
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import msgspec
@@ -146,9 +145,22 @@ def _get(summary: str, schema: str, *errors: int) -> dict[str, Any]:
     return {"get": {"summary": summary, "responses": {**ok, **_errors(*errors)}}}
 
 
-@cache
 def openapi_document(models: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The document; ``models``, when given, are the model ids the running route table serves."""
+    """The document; ``models``, when given, are the model ids the running route table serves (the only part
+    that changes: the rest is built once, when this module is imported)."""
+    if not models:
+        return DOCUMENT
+    schemas = DOCUMENT["components"]["schemas"]
+    params = schemas["ImageParams"]
+    model = {"anyOf": [{"enum": list(models)}, {"type": "null"}], "default": None}
+    with_models = {**params, "properties": {**params["properties"], "model": model}}
+    return {
+        **DOCUMENT,
+        "components": {**DOCUMENT["components"], "schemas": {**schemas, "ImageParams": with_models}},
+    }
+
+
+def _document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
         [ImageParams, ImagesResponse, ErrorBody, ImageReference, ModelList, Health, Readiness],
         ref_template="#/components/schemas/{name}",
@@ -157,8 +169,6 @@ def openapi_document(models: tuple[str, ...] = ()) -> dict[str, Any]:
     # Fields the unified API does not name are accepted and handed to the providers that take them
     # (a model that does not answers 400 naming the field).
     del params["additionalProperties"]
-    if models:
-        params["properties"]["model"] = {"anyOf": [{"enum": list(models)}, {"type": "null"}], "default": None}
     references = {"type": "array", "items": _ref("ImageReference"), "minItems": 1}
     edit_json = _form(
         ["prompt", "images"],
@@ -217,3 +227,6 @@ def openapi_document(models: tuple[str, ...] = ()) -> dict[str, Any]:
         },
         "components": {"schemas": components},
     }
+
+
+DOCUMENT = _document()  # read only: every answer shares it
