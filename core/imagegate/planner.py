@@ -20,6 +20,7 @@ from .capabilities import (
     nearest_aspect_ratio,
     parse_size,
 )
+from .config import Target
 from .errors import InvalidRequest, UnsupportedValue
 from .extra_params import check_pinned, plan_extra_params
 from .provider import UpstreamCall
@@ -62,7 +63,7 @@ class Plan:
     deliver: str  # "b64_json" or "url": what the client receives
     dimensions: tuple[int, int] | None = None  # ``size`` as integers, when it is a WxH
 
-    def calls(self, request: ImageRequest, target: Any) -> list[UpstreamCall]:
+    def calls(self, request: ImageRequest, target: Target) -> list[UpstreamCall]:
         return [
             UpstreamCall(
                 operation=request.operation,
