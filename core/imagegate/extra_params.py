@@ -56,23 +56,22 @@ def check_pinned(
     forwarded: tuple[str, ...],
     model: str,
     calls: int,
-    per_call: int,
+    per_call: tuple[int, str],
     transcode_format: str | None,
     aspect_ratio: str | None,
 ) -> None:
     """A field the gateway does not know may change what one upstream call means (a shared seed, an
     embedded credential, a colour profile), so a request carrying one is served by exactly one call, as
-    the upstream makes it: no splitting of n, no conversion of the result, no size mapping."""
+    the upstream makes it: no splitting of n, no conversion of the result, no size mapping. ``per_call``: the
+    images one call is asked for, and why that many."""
     named = ", ".join(f"'{name}'" for name in forwarded)
     reason = (
         f"The request carries {named}, which this gateway does not know and passes on unchanged, so it serves "
         "it with one upstream call and no changes to the result"
     )
     if calls > 1:
-        raise InvalidRequest(
-            f"{reason}; model '{model}' makes at most {per_call} image(s) per call, so ask for at most that many.",
-            param="n",
-        )
+        most, why = per_call
+        raise InvalidRequest(f"{reason}; {why}, so ask for at most {most}.", param="n")
     if transcode_format is not None:
         raise InvalidRequest(
             f"{reason}; model '{model}' cannot make output_format='{transcode_format}' or that compression "

@@ -150,8 +150,19 @@ def make_plan(
     per_call = 1 if upstream_streams or p.output_format == "svg" else caps.max_images_per_call
     batches = split_batches(n, per_call)
     if forwarded:
+        if upstream_streams:
+            why = "a streamed answer is asked of the upstream one image per call"
+        elif p.output_format == "svg":
+            why = "an svg is made one per upstream call"
+        else:
+            why = f"model '{model}' makes at most {per_call} image(s) per call"
         check_pinned(
-            forwarded, model, len(batches), per_call, transcode.format if transcode else None, aspect_ratio
+            forwarded,
+            model,
+            len(batches),
+            (per_call, why),
+            transcode.format if transcode else None,
+            aspect_ratio,
         )
     user, safety_identifier = _plan_end_user(p, caps)
     return Plan(

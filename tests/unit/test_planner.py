@@ -263,6 +263,21 @@ def test_a_forwarded_unknown_field_pins_the_request_to_one_unchanged_call() -> N
     assert refusal.value.code == "unknown_parameter"
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "why"), [({"stream": True}, "streamed"), ({"output_format": "svg"}, "svg")]
+)
+def test_a_pinned_request_refused_for_n_says_why_calls_make_one_image(kwargs: dict, why: str) -> None:
+    """A model that makes ten images per call is asked for one per call when the answer streams (or is an
+    SVG): the refusal says so, rather than that the model makes one image per call."""
+    caps = replace(
+        GPT_LIKE, extra_params=None, streaming=True, output_formats=GPT_LIKE.output_formats | {"svg"}
+    )
+    with pytest.raises(InvalidRequest) as refusal:
+        make_plan(request(extra={"future": 1}, n=2, **kwargs), caps, "m", {})
+    assert refusal.value.param == "n" and why in refusal.value.message
+    assert "makes at most 1 image(s) per call" not in refusal.value.message
+
+
 def test_hints_are_dropped_and_svg_is_one_per_call() -> None:
     plan = make_plan(request(moderation="low"), ONE_PER_CALL_PNG, "m", {})
     assert plan.moderation is None
