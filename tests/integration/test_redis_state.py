@@ -37,6 +37,7 @@ class Errors(list[str]):
 
 
 def make_state(url: str, prefix: str, errors: Errors | None = None, clock: Clock | None = None, **options):
+    options.setdefault("timeout_seconds", 2)  # a busy test machine must not look like a Redis outage
     settings = SharedStateSettings(redis_url=url, key_prefix=prefix, **options)
     return RedisState(
         settings, MemoryState(), on_error=Errors() if errors is None else errors, clock=clock or Clock()

@@ -32,7 +32,8 @@ ROUTES = """
 server:
   retry: {{max_attempts: 1}}
   cooldown: {{failures: 2, window_seconds: 60, duration_seconds: 30}}
-  shared_state: {{redis_url: "{redis_url}", key_prefix: "{key_prefix}"}}
+  # A generous Redis timeout: a busy test machine must not turn shared counting into per-process counting.
+  shared_state: {{redis_url: "{redis_url}", key_prefix: "{key_prefix}", timeout_seconds: 2}}
   image_store:
     s3: {{bucket: {bucket}, endpoint_url: "{s3}", access_key_id: "${{S3_ACCESS_KEY_ID}}",
          secret_access_key: "${{S3_SECRET_ACCESS_KEY}}", prefix: "{s3_prefix}"}}

@@ -59,7 +59,9 @@ def serve(routes: str, directory: Path, workers: int) -> Iterator[tuple[str, lis
 
 
 def test_workers_share_limits_and_metrics(tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
-    shared = f' {{shared_state: {{redis_url: "{redis_url}", key_prefix: "{redis_prefix}"}}}}'
+    # A generous Redis timeout: a busy test machine must not turn shared counting into per-process counting.
+    state = f'redis_url: "{redis_url}", key_prefix: "{redis_prefix}", timeout_seconds: 2'
+    shared = f" {{shared_state: {{{state}}}}}"
     with serve(ROUTES.format(shared_state=shared, key=KEY), tmp_path, workers=2) as (url, stderr):
         answers = []
         for _ in range(4):  # a client (a connection) per request, so the workers share the requests
