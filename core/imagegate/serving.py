@@ -11,6 +11,8 @@ per connection (the numbers are ``server.connections`` in routes.yaml):
 - ``max_connections``: connections of this process open at once; one more is answered 503 ``server_busy``
   with ``retry-after`` as soon as its headers are read, and closed.
 
+A request httptools cannot parse gets a 400 ``invalid_http`` in OpenAI's error shape (uvicorn answers text).
+
 ``body_idle_seconds`` and ``body_min_bytes_per_second`` are applied where the body is read
 (:class:`imagegate.middleware.BodyLimitMiddleware`).
 :func:`uvicorn_options` gives the keyword arguments that install all of it, for ``imagegate serve`` and for
@@ -28,7 +30,7 @@ import msgspec
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from .config import ConnectionSettings
-from .errors import GatewayError, HeadersTooLarge, RequestTimeout, ServerBusy
+from .errors import GatewayError, HeadersTooLarge, InvalidRequest, RequestTimeout, ServerBusy
 from .middleware import REQUEST_ID_HEADER, send_error
 
 BUSY_RETRY_SECONDS = 1.0
@@ -95,6 +97,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._cancel_head_timer()
         super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """What uvicorn answers a request httptools cannot parse (as plain text): OpenAI's error shape instead,
+        with a request id, like every other answer."""
+        self._refuse(InvalidRequest("The request is not valid HTTP/1.1.", code="invalid_http"))
 
     def _arm_head_timer(self) -> None:
         if self._head_timer is None:

@@ -179,3 +179,21 @@ def test_a_client_that_hangs_up_mid_body_is_logged_as_gone_not_as_a_crash(
     wait_until(lambda: line() is not None, "the access log line of the request")
     assert (line()["status"], line()["outcome"]) == (499, "disconnected")  # type: ignore[index]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nX-Bad: a\x01b\r\n\r\n",  # a control character in a header
+        b"POST /v1/images/generations HTTP/1.1\r\nHost: gateway\r\nContent-Length: 1x\r\n\r\n{}",
+        b"NOT HTTP AT ALL\r\n\r\n",
+    ],
+)
+def test_a_request_that_is_not_valid_http_gets_an_openai_shaped_400(
+    gateway: tuple[str, object], raw: bytes
+) -> None:
+    with connection(gateway[0]) as sock:
+        sock.sendall(raw)
+        status, headers, error = error_of(answer(sock))
+    assert status == 400 and set(error) == {"message", "type", "param", "code"}
+    assert headers["x-request-id"] and headers["content-type"] == "application/json"
