@@ -158,6 +158,7 @@ def create_app(
             Route("/v1/images/variations", endpoints.variations, methods=["POST"]),
             Route("/v1/images/hosted/{name}", endpoints.hosted_image, methods=["GET"]),
             Route("/v1/models", endpoints.list_models, methods=["GET"]),
+            Route("/v1/models/{model:path}", endpoints.retrieve_model, methods=["GET"]),
             Route("/healthz", endpoints.healthz, methods=["GET"]),
             Route("/readyz", endpoints.readyz, methods=["GET"]),
             Route("/openapi.json", endpoints.openapi, methods=["GET"]),

@@ -15,7 +15,7 @@ from .accesslog import RequestRecord, record_for
 from .capabilities import Operation
 from .clients.auth import ADMIN_STATE_KEY, CLIENT_STATE_KEY
 from .clients.registry import Client
-from .errors import NotFound
+from .errors import ModelNotFound, NotFound
 from .gateway import Gateway
 from .openapi import openapi_document
 from .parsing import parse_request
@@ -90,13 +90,24 @@ async def variations(request: Request) -> Response:
 async def list_models(request: Request) -> Response:
     table = _gateway(request).routes.table
     client = _client(request)
-    created = int(request.app.state.loaded_at)
     data = [
-        {"id": model, "object": "model", "created": created, "owned_by": "imagegate"}
-        for model in table.models
-        if client is None or client.may_use(model)
+        _model_object(request, model) for model in table.models if client is None or client.may_use(model)
     ]
     return JSONBytes({"object": "list", "data": data})
+
+
+async def retrieve_model(request: Request) -> Response:
+    """One model of the list; a model the client's key may not use is one it cannot see."""
+    model = request.path_params["model"]
+    client = _client(request)
+    if model not in _gateway(request).routes.table.models or not (client is None or client.may_use(model)):
+        raise ModelNotFound(f"The model '{model}' does not exist on this gateway.", param="model")
+    return JSONBytes(_model_object(request, model))
+
+
+def _model_object(request: Request, model: str) -> dict[str, Any]:
+    created = int(request.app.state.loaded_at)
+    return {"id": model, "object": "model", "created": created, "owned_by": "imagegate"}
 
 
 async def hosted_image(request: Request) -> Response:

@@ -204,6 +204,14 @@ def _document() -> dict[str, Any]:
                 "Create variations of an image", {"multipart/form-data": {"schema": variation}}, streams=False
             ),
             "/v1/models": _get("The models this gateway routes", "ModelList", 401),
+            "/v1/models/{model}": {
+                "get": {
+                    **_get("One model this gateway routes", "Model", 401, 404)["get"],
+                    "parameters": [
+                        {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                }
+            },
             "/v1/images/hosted/{name}": {
                 "get": {
                     "summary": "An image the gateway hosts for a url response",

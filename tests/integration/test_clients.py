@@ -170,6 +170,11 @@ def test_models_lists_only_the_keys_models(gateway: Gateway) -> None:
     assert len(list(gateway.client(KEY_C).models.list())) == 4  # no models: every model
     with pytest.raises(openai.AuthenticationError):
         gateway.client("ig-wrong").models.list()
+    assert gateway.client(KEY_B).models.retrieve("gpt-image-1").id == "gpt-image-1"
+    with pytest.raises(openai.NotFoundError):  # not one of the key's models: as if it did not exist
+        gateway.client(KEY_B).models.retrieve("sd3.5-large")
+    with pytest.raises(openai.AuthenticationError):
+        gateway.client("ig-wrong").models.retrieve("gpt-image-1")
 
 
 # --- images per minute ---------------------------------------------------------------------------------

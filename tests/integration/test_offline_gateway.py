@@ -118,6 +118,20 @@ def test_models_list(offline_client: openai.OpenAI) -> None:
     assert {model.id for model in offline_client.models.list()} == {MODEL, "gpt-image-1"}
 
 
+def test_models_retrieve(offline_client: openai.OpenAI) -> None:
+    """The SDK's ``models.retrieve`` (GET /v1/models/{id}), which clients use to check a model exists."""
+    model = offline_client.models.retrieve(MODEL)
+    assert (model.id, model.object, model.owned_by) == (MODEL, "model", "imagegate")
+    with pytest.raises(openai.NotFoundError) as missing:
+        offline_client.models.retrieve("gpt-image-9")
+    assert missing.value.code == "model_not_found" and set(missing.value.body) == {  # type: ignore[arg-type]
+        "message",
+        "type",
+        "param",
+        "code",
+    }
+
+
 def test_request_id_is_echoed_or_made(offline_gateway: str) -> None:
     mine = httpx.get(offline_gateway + "/healthz", headers={"x-request-id": "abc-123"})
     assert mine.headers["x-request-id"] == "abc-123"

@@ -1,6 +1,6 @@
 """Authentication of every request from its headers, before its body is read (pure ASGI).
 
-- Image endpoints and ``/v1/models`` need a client's key when routes.yaml has ``clients:``: no key or an
+- Image endpoints and ``/v1/models`` (and ``/v1/models/{id}``) need a client's key when routes.yaml has ``clients:``: no key or an
   unknown one is a 401 ``invalid_api_key`` at once, however large the body. The client found is put in the
   request's state, where it stays for the whole request (a reload that revokes the key does not stop it).
 - ``/metrics`` and ``/admin/*`` need ``server.admin_key``; while it is unset they answer loopback clients only.
@@ -25,6 +25,7 @@ from .registry import ClientRegistry
 CLIENT_STATE_KEY = "client"  # request.state.client: the Client, or None without client authentication
 ADMIN_STATE_KEY = "admin"  # request.state.admin: whether the caller may see admin details
 CLIENT_PATHS = ("/v1/images/generations", "/v1/images/edits", "/v1/images/variations", "/v1/models")
+MODEL_PATH_PREFIX = "/v1/models/"  # one model of the list
 ADMIN_PATH_PREFIX = "/admin/"
 ADMIN_PATHS = ("/metrics",)
 READY_PATH = "/readyz"
@@ -65,7 +66,7 @@ class ClientAuthMiddleware:
         path: str = scope["path"]
         state: dict[str, Any] = scope.setdefault("state", {})
         refusal: InvalidApiKey | Forbidden | None = None
-        if path in CLIENT_PATHS:
+        if path in CLIENT_PATHS or path.startswith(MODEL_PATH_PREFIX):
             refusal = self._authenticate_client(scope, state)
         elif path in ADMIN_PATHS or path.startswith(ADMIN_PATH_PREFIX):
             refusal = self._admin_refusal(scope)
