@@ -133,10 +133,13 @@ def _request(
     if not model:
         raise InvalidRequest("You must provide a model.", param="model", code="missing_required_parameter")
     if operation != "generate" and not images:
+        how, param = (
+            ("""in 'images', as [{"image_url": "data:..." or "https://..."}]""", "images")
+            if strict  # a JSON body
+            else ("as the 'image' part (or 'image[]')", "image")
+        )
         raise InvalidRequest(
-            "An image is required: send it as the 'image' part (or 'image[]').",
-            param="image",
-            code="missing_required_parameter",
+            f"An image is required: send it {how}.", param=param, code="missing_required_parameter"
         )
     if mask is not None and images and (mask.width, mask.height) != (images[0].width, images[0].height):
         raise InvalidRequest(

@@ -374,6 +374,14 @@ def test_json_edit_reference_refusals(
         assert error["code"] == code
 
 
+def test_a_json_edit_without_images_is_told_how_to_send_them(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        json_edit(client, images=[])
+    error = error_of(caught)
+    assert (error["param"], error["code"]) == ("images", "missing_required_parameter")
+    assert "image_url" in error["message"] and "part" not in error["message"]  # no multipart advice to JSON
+
+
 def test_private_addresses_are_not_fetched_by_default(
     offline_client: openai.OpenAI, image_server: str
 ) -> None:
