@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -63,15 +64,19 @@ def cost_headers(record: RequestRecord) -> dict[str, str]:
 
 async def _images(request: Request, operation: Operation) -> Response | EventStream:
     gateway = _gateway(request)
-    server = gateway.routes.table.server
+    table = gateway.routes.table  # one table from parsing to the answer, whatever a reload does meanwhile
+    server = table.server
+    fetch_image = functools.partial(gateway.fetch_image_url, server)
     image_request = await parse_request(
-        request, operation, server.default_model, server.max_input_pixels, gateway.fetch_image_url
+        request, operation, server.default_model, server.max_input_pixels, fetch_image
     )
     record = record_for(request.state)
     request_id, base_url, client = request.state.request_id, str(request.base_url), _client(request)
     if image_request.params.stream:  # the cost is not known when a stream starts: no cost header
-        return await gateway.stream(image_request, request_id, base_url, record, request.receive, client)
-    body = await gateway.handle(image_request, request_id, base_url, record, client)
+        return await gateway.stream(
+            image_request, table, request_id, base_url, record, request.receive, client
+        )
+    body = await gateway.handle(image_request, table, request_id, base_url, record, client)
     return JSONBytes(body, headers=cost_headers(record))
 
 

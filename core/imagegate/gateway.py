@@ -36,7 +36,7 @@ from .clients.accounting import Accounting
 from .clients.pricing import call_cost
 from .clients.registry import Client
 from .concurrency import gather
-from .config import ModelRoute, RouteState, RouteTable, Target, Timeout
+from .config import ModelRoute, RouteState, RouteTable, ServerSettings, Target, Timeout
 from .errors import (
     ContentPolicyViolation,
     GatewayError,
@@ -85,13 +85,15 @@ class Gateway:
     async def handle(
         self,
         request: ImageRequest,
+        table: RouteTable,
         request_id: str,
         base_url: str,
         record: RequestRecord,
         client: Client | None = None,
     ) -> dict[str, Any]:
-        """Answer with one body, for ``client`` (``None`` without client authentication)."""
-        table, candidates = await self._admit(request, request_id, record, client)
+        """Answer with one body, for ``client`` (``None`` without client authentication), from ``table``: the
+        route table the request was parsed with, kept to the end even when a reload replaces it meanwhile."""
+        candidates = await self._admit(request, table, request_id, record, client)
         try:
             batches = await self._produce(request, table, candidates, record)
             body = await build_response(batches, self._delivery(table, base_url))
@@ -104,6 +106,7 @@ class Gateway:
     async def stream(
         self,
         request: ImageRequest,
+        table: RouteTable,
         request_id: str,
         base_url: str,
         record: RequestRecord,
@@ -113,7 +116,7 @@ class Gateway:
         """Answer with events (``stream=true``): the same path, whose last step writes each image (and its
         previews) as it is ready. A request no target can serve is refused before the stream starts, and so
         is any failure before the first event (or keep-alive); ``receive`` tells when the client leaves."""
-        table, candidates = await self._admit(request, request_id, record, client)
+        candidates = await self._admit(request, table, request_id, record, client)
         echoed = _echoed_end_user(request)  # on every completed event, as in a body answer
         events = EventStream(request.operation, table.server.stream_keepalive_seconds, record, echoed)
         streaming = _Streaming(events, StreamedImages(), self._delivery(table, base_url))
@@ -131,18 +134,22 @@ class Gateway:
         return events
 
     async def _admit(
-        self, request: ImageRequest, request_id: str, record: RequestRecord, client: Client | None
-    ) -> tuple[RouteTable, list[tuple[Target, Plan]]]:
-        """The steps before production, the same for a body and a stream: the route table this request keeps
-        using, and the targets that can serve it with their plans, once ``client`` is admitted."""
-        table = self.routes.table
+        self,
+        request: ImageRequest,
+        table: RouteTable,
+        request_id: str,
+        record: RequestRecord,
+        client: Client | None,
+    ) -> list[tuple[Target, Plan]]:
+        """The steps before production, the same for a body and a stream: the targets that can serve the
+        request with their plans, once ``client`` is admitted."""
         record.model = request.model
         record.end_user = request.params.end_user
         self.hook.imagegate_request_received(request=request, request_id=request_id)
         candidates = plan_candidates(request, table, client)
         if client is not None:
             await self.accounting.admit(client, request.n)
-        return table, candidates
+        return candidates
 
     async def charge(self, client: Client | None, record: RequestRecord) -> None:
         """Record what the request's upstream calls produced against ``client``: the last step of every
@@ -152,9 +159,8 @@ class Gateway:
     def _delivery(self, table: RouteTable, base_url: str) -> Delivery:
         return Delivery(store=self.store, public_base_url=table.server.public_base_url or base_url)
 
-    async def fetch_image_url(self, url: str, param: str) -> bytes:
+    async def fetch_image_url(self, server: ServerSettings, url: str, param: str) -> bytes:
         """An image a client's JSON body references by URL, fetched under ``server.image_urls``."""
-        server = self.routes.table.server
         settings = server.image_urls
         if not settings.enabled:
             raise InvalidRequest(

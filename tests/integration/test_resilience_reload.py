@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import socket
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -131,3 +132,20 @@ def test_a_cooling_target_stays_cooling_across_a_reload(setup: Setup) -> None:
     wait_for(lambda: "image" in setup.model_ids(), "the new table")
     assert generate(setup, "gpt-image-1") == 1
     assert len(setup.a.received) == 3 and len(setup.b.received) == 1  # a was passed by
+
+
+def test_a_request_whose_body_arrives_across_a_reload_keeps_the_table_it_started_with(setup: Setup) -> None:
+    """The table is taken once when the request's handler starts: parsing and routing use the same one."""
+    body = json.dumps({"model": "gpt-image-1", "prompt": "a lighthouse", "size": "1024x1024"}).encode()
+    host, port = setup.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        head = f"POST /v1/images/generations HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer k\r\n"
+        head += f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+        conn.sendall(head.encode() + body[:10])
+        time.sleep(0.2)  # the handler has started and waits for the rest of the body
+        setup.write(SECOND)
+        wait_for(lambda: "house-style" in setup.model_ids(), "the new table")
+        conn.sendall(body[10:])
+        answer = conn.makefile("rb").readline()
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert len(setup.a.received) == 1 and not setup.b.received  # the old table's target, not the new one's
