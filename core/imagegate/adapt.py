@@ -6,6 +6,7 @@ transcoding happen inside the attempt (:mod:`imagegate.results`); nothing here d
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,16 +40,33 @@ async def build_response(batches: list[Batch], delivery: Delivery) -> dict[str, 
         *(adapt_image(image, batch, delivery) for batch in batches for image in batch.result.images)
     )
     first = batches[0]
+    return response_body(
+        items,
+        created=[b.result.created for b in batches],
+        metadata=produced_metadata(first.result, first.plan, first.result.images[0].header),
+        usages=[b.result.usage for b in batches if b.result.usage is not None],
+        svg_usages=[b.result.svg_usage for b in batches if b.result.svg_usage],
+    )
+
+
+def response_body(
+    items: list[dict[str, Any]],
+    created: Iterable[int | None],
+    metadata: dict[str, Any],
+    usages: list[Usage],
+    svg_usages: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The final response body of adapted ``items``, for a body answer and for what a stream sent alike:
+    the earliest upstream ``created`` time (else now), the produced ``metadata``, and usage added up."""
     body: dict[str, Any] = {
-        "created": min((b.result.created for b in batches if b.result.created), default=None)
-        or int(time.time()),
+        "created": min((c for c in created if c), default=None) or int(time.time()),
         "data": items,
+        **metadata,
     }
-    body.update(produced_metadata(first.result, first.plan, first.result.images[0].header))
-    usage = sum_usage([b.result.usage for b in batches if b.result.usage is not None])
+    usage = sum_usage(usages)
     if usage is not None:
         body["usage"] = usage
-    svg_usage = _sum_svg_usage([b.result.svg_usage for b in batches if b.result.svg_usage])
+    svg_usage = _sum_svg_usage(svg_usages or [])
     if svg_usage is not None:
         body["svg_usage"] = svg_usage
     return body

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any
 
-from ..adapt import Batch, Delivery, adapt_image, produced_metadata, sum_usage
+from ..adapt import Batch, Delivery, adapt_image, produced_metadata, response_body, sum_usage
 from ..capabilities import ModelCapabilities
 from ..config import Timeout
 from ..errors import UpstreamError
@@ -35,15 +35,8 @@ class StreamedImages:
         self.metadata: dict[str, Any] = {}
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "created": min(self.created, default=int(time.time())),
-            "data": [self.items[index] for index in sorted(self.items)],
-            **self.metadata,
-        }
-        usage = sum_usage(self.usages)
-        if usage is not None:
-            body["usage"] = usage
-        return body
+        items = [self.items[index] for index in sorted(self.items)]
+        return response_body(items, self.created, self.metadata, self.usages)
 
 
 class CallRelay:
