@@ -135,6 +135,7 @@ def create_app(
             accounting=Accounting(shared),
             router=router,
         )
+        app.state.shared_state = shared
         app.state.loaded_at = time.time()
         cleaner = asyncio.create_task(_clean_periodically(state, store))
         watcher = asyncio.create_task(reloader.run())

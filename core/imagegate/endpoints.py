@@ -135,10 +135,13 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """The status for probes; the details (routes file, reload error) for admins only."""
+    """The status for probes; the details (routes file, reload error, shared services) for admins only. The
+    status stays ``ready`` while Redis fails: requests are still served (fail open), and a probe failing on
+    Redis trouble would take every replica out at once."""
     if not getattr(request.state, ADMIN_STATE_KEY, False):
         return JSONBytes({"status": "ready"})
-    state = _gateway(request).routes
+    gateway = _gateway(request)
+    state = gateway.routes
     plugins = request.app.state.plugin_manager
     return JSONBytes(
         {
@@ -153,6 +156,8 @@ async def readyz(request: Request) -> Response:
                 for f in plugins.failures
             ],
             "plugins_blocked": plugins.blocked,
+            "shared_state": request.app.state.shared_state.status(),
+            "image_store": gateway.store.status(),
         }
     )
 

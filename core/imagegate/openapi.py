@@ -14,6 +14,8 @@ import msgspec
 from . import __version__
 from .images import CONTENT_TYPES
 from .request import ImageParams
+from .state import StateStatus
+from .store import StoreStatus
 
 
 class ErrorDetail(msgspec.Struct):
@@ -73,6 +75,8 @@ class Readiness(msgspec.Struct, kw_only=True):
     models: int | None = None
     clients: int | None = None
     reload_error: str | None = None
+    shared_state: StateStatus | None = None
+    image_store: StoreStatus | None = None
 
 
 def _ref(name: str) -> dict[str, str]:

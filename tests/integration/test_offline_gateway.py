@@ -143,6 +143,8 @@ def test_health_ready_and_openapi(offline_gateway: str) -> None:
     assert httpx.get(offline_gateway + "/healthz").json() == {"status": "ok"}
     ready = httpx.get(offline_gateway + "/readyz").json()
     assert ready["status"] == "ready" and ready["models"] == 2 and ready["reload_error"] is None
+    assert ready["shared_state"] == {"backend": "memory", "healthy": True, "error": None}
+    assert ready["image_store"] == {"backend": "local"}
     document = httpx.get(offline_gateway + "/openapi.json").json()
     assert "/v1/images/edits" in document["paths"]
     assert "prompt" in document["components"]["schemas"]["ImageParams"]["properties"]

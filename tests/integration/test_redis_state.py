@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 from imagegate.config import SharedStateSettings
-from imagegate.state import Period, Spend, StateUnavailable
+from imagegate.state import Period, Spend, StateStatus, StateUnavailable
 from imagegate.state.memory import MemoryState
 from imagegate.state.redis import RETRY_AFTER_SECONDS, SPEND_CACHE_SECONDS, RedisState
 from limits import RateLimitItemPerMinute
@@ -134,6 +134,7 @@ async def test_redis_down_falls_back_and_comes_back_by_itself(
     limiter = SlidingWindowCounterRateLimiter(state.rate_limit_storage)
     assert await limiter.hit(RateLimitItemPerMinute(5), "team-a", cost=2)
     assert errors == ["spend"]
+    assert state.status() == StateStatus(backend="redis", healthy=False, error="ConnectionError")
     private_redis.start()
     clock.now += RETRY_AFTER_SECONDS
     # Redis answers again (this one kept nothing on disk): the spend recorded meanwhile reaches it.
@@ -143,6 +144,7 @@ async def test_redis_down_falls_back_and_comes_back_by_itself(
     client.close()
     assert await state.get_spend("team-a", MONTH) == Spend(usd=0.5, images=1)
     assert errors == ["spend"]
+    assert state.status() == StateStatus(backend="redis", healthy=True)
     await state.close()
 
 

@@ -1,6 +1,7 @@
 """Two gateways on two ports sharing one Redis and one S3 bucket, as two replicas do: a target cooled down
 through one is passed by through the other, a client's images per minute hold across both, a URL minted by
-one is fetched from the bucket or through the other, and Redis stopping under load fails no request."""
+one is fetched from the bucket or through the other, Redis stopping under load fails no request, and /readyz
+tells admins how each replica sees Redis without ceasing to be ready."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from tests.emulators.faulty import API_KEY, Fail, FaultyUpstream, serve_faulty
 from tests.support.gateway import serve_gateway
 from tests.support.images import describe
 from tests.support.services import TEST_BUCKET, RedisServer, S3Server, run_redis
+from tests.support.waiting import wait_until
 
 LIMITED_KEY, LOAD_KEY = "ig-limited-key", "ig-load-key"
 
@@ -195,3 +197,34 @@ def test_redis_stopped_under_load_fails_no_request_and_is_used_again_when_back(
             assert time.monotonic() < deadline, "the restarted Redis was not written to again"
             time.sleep(0.1)
         client.close()
+
+
+def shared_state(base_url: str) -> dict:
+    """The admin details of /readyz about the shared state (loopback callers are admins here); the status
+    must stay ready whatever Redis does."""
+    response = httpx.get(base_url + "/readyz")
+    assert response.status_code == 200 and response.json()["status"] == "ready"
+    return response.json()["shared_state"]
+
+
+def test_readiness_tells_how_each_replica_sees_redis_and_stays_ready(
+    tmp_path: Path, s3_server: S3Server, private_redis: RedisServer, redis_prefix: str
+) -> None:
+    with serve_pair(tmp_path, s3_server, private_redis.url, redis_prefix, urls="gateway") as pair:
+        replicas = (pair.first, pair.second)
+        for base_url in replicas:
+            assert shared_state(base_url) == {"backend": "redis", "healthy": True, "error": None}
+            assert httpx.get(base_url + "/readyz").json()["image_store"] == {"backend": "s3"}
+        private_redis.stop()
+        for base_url in replicas:  # each learns it from its own target-health refresh, not from /readyz
+            wait_until(lambda url=base_url: not shared_state(url)["healthy"], "Redis to be seen down")
+            assert shared_state(base_url) == {
+                "backend": "redis",
+                "healthy": False,
+                "error": "ConnectionError",
+            }
+        result = generate(pair.client(pair.first), "imagegate-offline", size="256x256")
+        assert result.data  # type: ignore[attr-defined]
+        private_redis.start()
+        for base_url in replicas:
+            wait_until(lambda url=base_url: shared_state(url)["healthy"], "Redis to be seen back")

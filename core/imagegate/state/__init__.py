@@ -9,6 +9,9 @@ the caller (``month:2026-11``) and the wall-clock time it ends, after which a ba
 
 Target health is keyed by a target id (:func:`imagegate.health.target_id`); times are durations, never
 instants, so replicas need no common clock (Redis expires the keys).
+
+Each backend reports its own :meth:`SharedState.status` for ``/readyz``, from what it already knows (no call of
+its own): the readiness probe must not depend on Redis, which fails open.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
 from limits.aio.storage import Storage
 
 from ..errors import GatewayError
@@ -45,6 +49,14 @@ class Spend:
 class Period:
     key: str  # e.g. "day:2026-11-24", "month:2026-11", "total"
     ends_at: float | None  # epoch seconds when the period is over (None: never)
+
+
+class StateStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``/readyz`` tells admins about the shared state."""
+
+    backend: str  # "memory" or "redis"
+    healthy: bool  # False: the last call to the backend failed, and this process's own state answers
+    error: str | None = None  # the type of that failure (never its text, which may name hosts)
 
 
 class SharedState(Protocol):
@@ -78,9 +90,13 @@ class SharedState(Protocol):
         """Those of ``targets`` cooling down, with the seconds each has left."""
         ...
 
+    def status(self) -> StateStatus:
+        """The backend and its health as last seen, without a call of its own."""
+        ...
+
     async def close(self) -> None:
         """Release connections and background tasks; called once when the app stops."""
         ...
 
 
-__all__ = ["Period", "SharedState", "Spend", "StateUnavailable"]
+__all__ = ["Period", "SharedState", "Spend", "StateStatus", "StateUnavailable"]

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Sequence
 
 from limits.aio.storage import MemoryStorage
 
-from . import Period, Spend
+from . import Period, Spend, StateStatus
 
 
 class MemoryState:
@@ -64,6 +64,9 @@ class MemoryState:
         for target in [target for target, end in self._cooling.items() if end <= now]:
             del self._cooling[target]
         return {target: self._cooling[target] - now for target in targets if target in self._cooling}
+
+    def status(self) -> StateStatus:
+        return StateStatus(backend="memory", healthy=True)
 
     async def close(self) -> None:
         await self._storage.reset()

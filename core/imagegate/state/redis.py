@@ -30,7 +30,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ..config import SharedStateSettings
-from . import Period, Spend, StateUnavailable
+from . import Period, Spend, StateStatus, StateUnavailable
 from .memory import MemoryState
 
 log = logging.getLogger("imagegate")
@@ -53,7 +53,7 @@ class RedisGuard:
         self._on_error = on_error
         self._clock = clock
         self._resting_until = 0.0
-        self._failing = False
+        self.error: str | None = None  # the type of the last call's failure; None once Redis answers
 
     @property
     def available(self) -> bool:
@@ -69,14 +69,14 @@ class RedisGuard:
         except Exception as error:  # connection refused, timeout, a Redis error reply...
             self._resting_until = self._clock() + RETRY_AFTER_SECONDS
             self._on_error(operation)
-            if not self._failing:
-                self._failing = True
+            if self.error is None:
                 log.warning(
                     "shared state: Redis failed (%s: %s); using this process's state", operation, error
                 )
+            self.error = type(error).__name__
             return False, None
-        if self._failing:
-            self._failing = False
+        if self.error is not None:
+            self.error = None
             log.warning("shared state: Redis answers again")
         return True, result
 
@@ -277,6 +277,11 @@ class RedisState:
         if not answered:
             return await self.fallback.cooldowns(names)
         return {name: ms / 1000 for name, ms in zip(names, left or [], strict=True) if ms > 0}
+
+    def status(self) -> StateStatus:
+        """Healthy unless the last Redis call failed; the target-health refresh makes one every half second
+        (then one a second while Redis rests), so this is a second or two behind at most."""
+        return StateStatus(backend="redis", healthy=self.guard.error is None, error=self.guard.error)
 
     async def close(self) -> None:
         if self._flusher is not None:

@@ -7,6 +7,8 @@
 Names carry 192 random bits, so they cannot be guessed. Each image expires ``ttl_seconds`` after it was
 written: it answers 404 after that and is removed by :meth:`ImageStore.cleanup` (and, on S3, by a bucket
 lifecycle rule where the store supports one).
+
+Each backend names itself in :meth:`ImageStore.status`, for ``/readyz``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
+
+import msgspec
 
 from ..errors import GatewayError
 from ..images import CONTENT_TYPES, EXTENSIONS
@@ -48,6 +52,12 @@ class ImageStoreUnavailable(GatewayError):
         return cls("The gateway's image store is unavailable; try again, or ask for b64_json.")
 
 
+class StoreStatus(msgspec.Struct, frozen=True):
+    """What ``/readyz`` tells admins about the image store."""
+
+    backend: str  # "local" or "s3"
+
+
 class ImageStore(Protocol):
     async def start(self) -> None:
         """Prepare the store when the app starts (problems are logged, never raised)."""
@@ -70,6 +80,10 @@ class ImageStore(Protocol):
         """Remove expired images; return how many."""
         ...
 
+    def status(self) -> StoreStatus:
+        """Which backend this is."""
+        ...
+
     async def close(self) -> None:
         """Release connections; called once when the app stops."""
         ...
@@ -88,4 +102,4 @@ def content_type_of(name: str) -> str | None:
     return CONTENT_TYPE_BY_EXTENSION.get(extension)
 
 
-__all__ = ["ImageStore", "ImageStoreUnavailable", "StoredImage", "content_type_of", "new_name"]
+__all__ = ["ImageStore", "ImageStoreUnavailable", "StoreStatus", "StoredImage", "content_type_of", "new_name"]

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from . import StoredImage, content_type_of, new_name
+from . import StoredImage, StoreStatus, content_type_of, new_name
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -76,6 +76,9 @@ class LocalImageStore:
             except OSError:
                 continue
         return removed
+
+    def status(self) -> StoreStatus:
+        return StoreStatus(backend="local")
 
     async def close(self) -> None:
         return None

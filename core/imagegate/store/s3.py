@@ -25,7 +25,7 @@ import obstore
 from obstore.store import S3Store
 
 from ..config import S3Settings, StoreSettings
-from . import ImageStoreUnavailable, StoredImage, content_type_of, new_name
+from . import ImageStoreUnavailable, StoredImage, StoreStatus, content_type_of, new_name
 
 log = logging.getLogger("imagegate")
 
@@ -118,6 +118,9 @@ class S3ImageStore:
             await self._store.delete_async(names)
         except Exception as error:
             raise ImageStoreUnavailable.after(error, "deleting images") from None
+
+    def status(self) -> StoreStatus:
+        return StoreStatus(backend="s3")
 
     async def close(self) -> None:
         if self._lifecycle is not None:
