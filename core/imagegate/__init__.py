@@ -63,7 +63,7 @@ from .provider import (
 from .request import InputImage
 from .retry import retry_after_seconds
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the distribution's version too: pyproject.toml reads it from here
 
 __all__ = [
     "ALL_FORMATS",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import importlib.metadata
 import io
 
 import httpx
@@ -148,6 +149,7 @@ def test_health_ready_and_openapi(offline_gateway: str) -> None:
     document = httpx.get(offline_gateway + "/openapi.json").json()
     assert "/v1/images/edits" in document["paths"]
     assert "prompt" in document["components"]["schemas"]["ImageParams"]["properties"]
+    assert document["info"]["version"] == importlib.metadata.version("imagegate")  # one version, not two
 
 
 def assert_error(response: httpx.Response, status: int, param: str | None, code: str | None = None) -> dict:
