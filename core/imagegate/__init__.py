@@ -39,6 +39,7 @@ from .errors import (
     UpstreamUnavailable,
     upstream_error,
 )
+from .extra_params import int_param
 from .hookspecs import PLUGIN_API_VERSION, hookimpl
 from .images import decode_input
 from .provider import (
@@ -115,6 +116,7 @@ __all__ = [
     "decode_base64",
     "decode_input",
     "hookimpl",
+    "int_param",
     "nearest_aspect_ratio",
     "parse_size",
     "resolve_declared",

@@ -5,6 +5,7 @@ made and delivered as the upstream makes it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -80,6 +81,18 @@ def check_pinned(
         )
     if aspect_ratio is not None:
         raise InvalidRequest(f"{reason}; model '{model}' cannot make that size exactly.", param="size")
+
+
+def int_param(params: Mapping[str, Any], name: str) -> int | None:
+    """The extra field ``name`` of a call's ``params`` as an integer (JSON sends 42, multipart "42"), or
+    ``None`` when it is not there; anything else is the client's 400 naming the field."""
+    if name not in params:
+        return None
+    value = params[name]
+    try:
+        return msgspec.convert(value, int, strict=False)
+    except msgspec.ValidationError:
+        raise InvalidRequest(f"'{name}' must be a whole number; got {value!r}.", param=name) from None
 
 
 def _client_value(request: ImageRequest, name: str) -> Any:

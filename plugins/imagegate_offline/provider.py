@@ -29,10 +29,8 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
 
-import msgspec
 from imagegate import (
     InputImage,
-    InvalidRequest,
     ModelCapabilities,
     OpenStream,
     Operation,
@@ -46,6 +44,7 @@ from imagegate import (
     StreamItem,
     UpstreamCall,
     decode_input,
+    int_param,
 )
 from PIL import Image, ImageChops, ImageDraw, ImageOps
 
@@ -171,17 +170,10 @@ def _picture(
 
 
 def _seed(call: UpstreamCall) -> int:
-    if "seed" in call.params:
-        return _whole_number(call.params["seed"], "seed")
+    seed = int_param(call.params, "seed")
+    if seed is not None:
+        return seed
     return int.from_bytes(hashlib.sha256((call.prompt or "").encode()).digest()[:8], "big")
-
-
-def _whole_number(value: Any, param: str) -> int:
-    """An extra field as an integer; multipart sends "42", JSON 42."""
-    try:
-        return msgspec.convert(value, int, strict=False)
-    except msgspec.ValidationError:
-        raise InvalidRequest(f"'{param}' must be a whole number; got {value!r}.", param=param) from None
 
 
 def _size(call: UpstreamCall) -> tuple[int, int]:

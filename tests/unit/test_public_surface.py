@@ -67,6 +67,7 @@ PINNED = {
     "decode_base64",
     "decode_input",
     "hookimpl",
+    "int_param",
     "nearest_aspect_ratio",
     "parse_size",
     "resolve_declared",

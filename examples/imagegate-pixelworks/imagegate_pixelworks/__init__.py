@@ -7,7 +7,6 @@ from typing import Any
 import msgspec
 from imagegate import (
     AccountConfig,
-    InvalidRequest,
     ModelCapabilities,
     Provider,
     ProviderResult,
@@ -17,6 +16,7 @@ from imagegate import (
     UpstreamRequest,
     UpstreamResponse,
     hookimpl,
+    int_param,
     upstream_error,
 )
 
@@ -57,13 +57,8 @@ class PixelworksProvider(Provider):
             "width": call.width or 1024,
             "height": call.height or 1024,
         }
-        if "seed" in call.params:
-            try:
-                seed = msgspec.convert(
-                    call.params["seed"], int, strict=False
-                )  # "42" from multipart, 42 from JSON
-            except msgspec.ValidationError:
-                raise InvalidRequest("'seed' must be a whole number.", param="seed") from None
+        seed = int_param(call.params, "seed")  # "42" from multipart, 42 from JSON
+        if seed is not None:
             body["seed"] = seed + call.index  # distinct images across a fan-out
         return UpstreamRequest(
             url=call.account.base_url.rstrip("/") + "/render",
