@@ -43,8 +43,6 @@ from .errors import (
     InvalidRequest,
     ModelRetired,
     UpstreamError,
-    UpstreamNotFound,
-    UpstreamRejected,
 )
 from .planner import Plan, split_batches
 from .provider import ProviderResult, UpstreamCall, UpstreamRequest, UpstreamResponse
@@ -326,16 +324,11 @@ def _add_cost(
         )
 
 
-def _retirement(target: Target, error: GatewayError) -> ModelRetired | None:
-    """The error naming the replacement, when an upstream does not know a model its vendor retired."""
+def _retirement(target: Target, error: UpstreamError) -> ModelRetired | None:
+    """The error naming the replacement, when an upstream does not know a model its vendor retired (what
+    says "unknown model" is the provider's to tell: :meth:`Provider.unknown_model`)."""
     retired = target.capabilities.retired
-    if retired is None:
-        return None
-    unknown_model = isinstance(error, UpstreamNotFound) or (
-        isinstance(error, UpstreamRejected)
-        and (error.param == "model" or error.code in ("model_not_found", "model_deprecated"))
-    )
-    if not unknown_model:
+    if retired is None or not target.account.provider.unknown_model(error):
         return None
     return ModelRetired(
         f"The model '{target.upstream_model}' is no longer served upstream: {retired.describe()}.",

@@ -33,7 +33,9 @@ def imagegate_register_providers(register: Callable[[Provider], None]) -> None:
     """Contribute provider objects: the hook every provider plugin implements.
 
     Call ``register(provider)`` once per provider, with an instance of a :class:`imagegate.Provider`
-    subclass. ``provider.name`` is what a ``providers:`` entry of routes.yaml names as its ``plugin``. Called
+    subclass, which owns its upstream's dialect: both directions of translation, and which of its errors
+    mean the upstream does not know a model (``Provider.unknown_model``, for retired models). ``provider.name``
+    is what a ``providers:`` entry of routes.yaml names as its ``plugin``. Called
     once per app, at start-up. A plugin that raises here, registers something that is not a ``Provider``, or
     registers a name another plugin already took is skipped as a whole (logged, and listed by ``imagegate
     plugins`` and ``/readyz``); the other plugins serve.

@@ -26,6 +26,7 @@ from pybase64 import b64decode, b64encode  # SIMD base64: many times the standar
 
 from .capabilities import ModelCapabilities, Operation
 from .clients.pricing import Price
+from .errors import UpstreamError, UpstreamNotFound, UpstreamRejected
 from .images import ImageHeader
 from .request import InputImage
 from .verbatim import decode_json
@@ -306,7 +307,9 @@ StreamItem = PartialImage | ProviderResult
 
 class Provider:
     """Base class for providers. Subclasses set ``name`` and the two config types, and implement
-    ``capabilities``, ``build`` and ``parse``."""
+    ``capabilities``, ``build`` and ``parse``; the other methods have defaults a provider overrides where its
+    upstream needs more (a token to fetch, several requests per call, streamed events, its own error codes
+    for an unknown model)."""
 
     name: ClassVar[str]
     account_type: ClassVar[type[AccountConfig]] = AccountConfig
@@ -342,6 +345,15 @@ class Provider:
     async def run(self, call: UpstreamCall, send: Send) -> ProviderResult:
         """Carry out one call. The default is one request and its answer; override for multi-step upstreams."""
         return self.parse(call, await send(await self.prepare(call)))
+
+    def unknown_model(self, error: UpstreamError) -> bool:
+        """Whether ``error``, raised by this provider, says the upstream does not know the call's model. For a
+        model declared ``retired`` the core then answers 400 ``model_retired`` naming the replacement. The
+        default: :class:`UpstreamNotFound` (a 404), or :class:`UpstreamRejected` naming the ``model``
+        parameter; a provider whose upstream says so with error codes of its own adds them."""
+        if isinstance(error, UpstreamNotFound):
+            return True
+        return isinstance(error, UpstreamRejected) and error.param == "model"
 
     def parse_event(self, call: UpstreamCall, event: UpstreamEvent) -> StreamItem | None:
         """Translate one server-sent event of a streaming upstream: a :class:`PartialImage`, a

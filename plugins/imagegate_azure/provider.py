@@ -16,11 +16,18 @@ from imagegate import (
     StreamItem,
     UnsupportedValue,
     UpstreamCall,
+    UpstreamError,
     UpstreamEvent,
     UpstreamRequest,
     UpstreamResponse,
 )
-from imagegate_openai.dialect import json_body, multipart_form, parse_images, parse_stream_event
+from imagegate_openai.dialect import (
+    json_body,
+    multipart_form,
+    parse_images,
+    parse_stream_event,
+    rejects_unknown_model,
+)
 from imagegate_openai.models import ModelTable
 
 from .auth import EntraTokens
@@ -97,6 +104,9 @@ class AzureProvider(Provider):
 
     def parse_event(self, call: UpstreamCall, event: UpstreamEvent) -> StreamItem | None:
         return parse_stream_event(call, event)
+
+    def unknown_model(self, error: UpstreamError) -> bool:
+        return super().unknown_model(error) or rejects_unknown_model(error)  # the OpenAI dialect's codes
 
     def parse(self, call: UpstreamCall, response: UpstreamResponse) -> ProviderResult:
         target: AzureTarget = call.options

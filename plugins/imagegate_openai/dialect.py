@@ -28,6 +28,7 @@ from imagegate import (
     UpstreamError,
     UpstreamEvent,
     UpstreamRateLimited,
+    UpstreamRejected,
     UpstreamResponse,
     Usage,
     upstream_error,
@@ -68,6 +69,7 @@ _RESERVED_NAMES = frozenset({"model", "image", "image[]", "mask", "markup"})
 
 _CONTENT_POLICY_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
 _BILLING_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"})
+_UNKNOWN_MODEL_CODES = frozenset({"model_not_found", "model_deprecated"})
 _MAX_ERROR_TEXT = 500
 
 
@@ -266,6 +268,12 @@ def error_from_response(response: UpstreamResponse) -> GatewayError:
     if known is not None:
         return known
     return upstream_error(response.status, message, code=code, param=error.param)
+
+
+def rejects_unknown_model(error: UpstreamError) -> bool:
+    """Whether a rejection carries the dialect's code for a model the upstream does not serve (any longer),
+    whatever its ``param``: for :meth:`imagegate.Provider.unknown_model`."""
+    return isinstance(error, UpstreamRejected) and error.code in _UNKNOWN_MODEL_CODES
 
 
 # --- streamed answers ----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from imagegate import (
     ProviderResult,
     StreamItem,
     UpstreamCall,
+    UpstreamError,
     UpstreamEvent,
     UpstreamRequest,
     UpstreamResponse,
@@ -24,6 +25,7 @@ from .dialect import (
     multipart_form,
     parse_images,
     parse_stream_event,
+    rejects_unknown_model,
 )
 from .models import ModelTable
 
@@ -83,3 +85,6 @@ class OpenAIProvider(Provider):
 
     def parse_event(self, call: UpstreamCall, event: UpstreamEvent) -> StreamItem | None:
         return parse_stream_event(call, event)
+
+    def unknown_model(self, error: UpstreamError) -> bool:
+        return super().unknown_model(error) or rejects_unknown_model(error)

@@ -6,7 +6,7 @@ import base64
 
 import msgspec
 import pytest
-from imagegate import UpstreamResponse, Usage
+from imagegate import Provider, UpstreamResponse, Usage
 from imagegate.errors import (
     ContentPolicyViolation,
     UpstreamAuthError,
@@ -202,3 +202,27 @@ def test_provider_parse_raises_for_errors_and_reads_success() -> None:
     with pytest.raises(ContentPolicyViolation):
         provider.parse(make_call(), answer(400, error_body("blocked", "x", "moderation_blocked")))
     assert len(provider.parse(make_call(), answer(200, GPT_IMAGE_BODY)).images) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "param", "unknown"),
+    [
+        (404, "model_not_found", None, True),
+        (400, "model_not_found", None, True),  # OpenAI's codes for a model it does not serve (any longer)
+        (400, "model_deprecated", None, True),
+        (400, "invalid_value", "model", True),
+        (400, "invalid_value", "size", False),
+        (500, "model_not_found", None, False),  # an upstream fault, not an answer about the model
+    ],
+)
+def test_which_answers_say_the_model_is_unknown(
+    status: int, code: str, param: str | None, unknown: bool
+) -> None:
+    """What makes a retired model's error name its replacement: the dialect's codes are the provider's to
+    know; the core's default knows only a 404 and a rejection naming `model`."""
+    error = error_from_response(
+        answer(status, error_body("The model does not exist.", "invalid_request_error", code, param))
+    )
+    assert isinstance(error, UpstreamError)
+    assert OpenAIProvider().unknown_model(error) is unknown
+    assert Provider().unknown_model(error) is (unknown and (status == 404 or param == "model"))
