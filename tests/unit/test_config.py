@@ -55,6 +55,37 @@ def test_missing_secret_marks_the_account_not_the_file(providers: dict) -> None:
     assert table.accounts["oa"].problem and "NOPE" not in repr(table.accounts["oa"].config)
 
 
+def test_numbers_and_booleans_from_the_environment(providers: dict) -> None:
+    """A substituted ``${VAR}`` is text: it still fills a number or a boolean (Kubernetes passes settings so)."""
+    table = load(
+        """
+server:
+  image_store: {directory: /tmp/imagegate-test-store, ttl_seconds: "${TTL:-600}"}
+  shared_state: {redis_url: "redis://127.0.0.1:6379/0", timeout_seconds: "${STATE_TIMEOUT}"}
+providers:
+  az: {plugin: azure, endpoint: "https://x.openai.azure.com", api_version: "2025-04-01-preview", api_key: k,
+       streaming: "${AZURE_STREAMING:-true}"}
+models:
+  m: [{provider: az, deployment: d, model: gpt-image-1}]
+""",
+        providers,
+        {"STATE_TIMEOUT": "0.5"},
+    )
+    assert table.server.image_store.ttl_seconds == 600
+    assert table.server.shared_state is not None and table.server.shared_state.timeout_seconds == 0.5
+    assert table.accounts["az"].config.streaming is True
+    with pytest.raises(RoutesError, match=r"server\.image_store\.ttl_seconds"):
+        load('server: {image_store: {ttl_seconds: "${TTL}"}}', providers, {"TTL": "an hour"})
+
+
+def test_several_unset_variables_are_named_together(providers: dict) -> None:
+    table = load(
+        "providers: {oa: {plugin: openai, api_key: '${A}${B}'}}\nmodels: {m: [{provider: oa}]}", providers
+    )
+    assert table.accounts["oa"].problem is not None
+    assert table.accounts["oa"].problem.startswith("environment variables A, B are not set")
+
+
 @pytest.mark.parametrize(
     ("text", "path", "words"),
     [

@@ -13,7 +13,7 @@ from ..catalog import Base, DeclarationError, ModelDeclaration, resolve_declared
 from ..errors import has_credentials
 from ..provider import AccountConfig, Provider, TargetOptions
 from .convert import RoutesError, as_mapping, convert
-from .environment import substitute
+from .environment import substitute, unset_variables
 from .settings import Timeout
 from .table import Account
 
@@ -82,17 +82,16 @@ def load_account(
                 "(api_key, ...), not in the URL",
             )
     try:
-        config = msgspec.convert(specific, provider.account_type)
+        config = msgspec.convert(specific, provider.account_type, strict=False)
     except msgspec.ValidationError as exc:
         if not missing:  # raises with the key path
             convert(specific, provider.account_type, source, path, also_valid=generic_keys)
         config = provider.account_type.__new__(provider.account_type)
-        problem = f"environment variable {', '.join(sorted(missing))} is not set ({exc})"
+        problem = f"{unset_variables(missing)} ({exc})"
     else:
         problem = provider.check_account(config)
         if missing:  # the cause the operator must fix, whatever the provider concluded from it
-            unset = f"environment variable {', '.join(sorted(missing))} is not set"
-            problem = f"{unset} ({problem})" if problem else unset
+            problem = f"{unset_variables(missing)} ({problem})" if problem else unset_variables(missing)
     models = {
         str(model): convert(declaration, ModelDeclaration, source, f"{path}.models.{model}")
         for model, declaration in head.models.items()

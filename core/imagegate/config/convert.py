@@ -40,9 +40,10 @@ def as_mapping(value: Any, source: str, path: str) -> dict[Any, Any]:
 
 def convert(value: Any, type_: Any, source: str, path: str, also_valid: Iterable[str] = ()) -> Any:
     """``value`` as ``type_``, or a :class:`RoutesError` at the key path; an unknown key's error lists the
-    keys that are valid there (``also_valid``: keys a caller took out before converting the rest)."""
+    keys that are valid there (``also_valid``: keys a caller took out before converting the rest). Text
+    converts where a number or boolean is due: a ``${VAR}`` is always text once substituted."""
     try:
-        return msgspec.convert(value, type_)
+        return msgspec.convert(value, type_, strict=False)
     except msgspec.ValidationError as exc:
         message = str(exc)
         location = ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -30,3 +30,11 @@ def substitute(value: Any, environ: Mapping[str, str], missing: set[str]) -> Any
 
     result = ENV_PATTERN.sub(replace, value)
     return None if result == "" and missing else result
+
+
+def unset_variables(missing: Iterable[str]) -> str:
+    """What to tell the operator about the variables ``missing`` (at least one)."""
+    names = sorted(missing)
+    if len(names) == 1:
+        return f"environment variable {names[0]} is not set"
+    return f"environment variables {', '.join(names)} are not set"

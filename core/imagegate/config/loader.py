@@ -15,7 +15,7 @@ from ..images import pixel_limit
 from ..provider import Provider
 from .accounts import load_account
 from .convert import RoutesError, as_mapping, convert
-from .environment import substitute
+from .environment import substitute, unset_variables
 from .models import check_retry, load_models
 from .settings import PRESIGNED_MAX_SECONDS, ServerSettings
 from .table import ModelRoute, RouteTable
@@ -97,9 +97,7 @@ def _load_server(entry: dict[Any, Any], source: str, environ: Mapping[str, str])
             missing: set[str] = set()
             entry[key] = substitute(entry[key], environ, missing)
             if missing:
-                raise RoutesError(
-                    source, f"server.{key}", f"environment variable {', '.join(sorted(missing))} is not set"
-                )
+                raise RoutesError(source, f"server.{key}", unset_variables(missing))
     server: ServerSettings = convert(entry, ServerSettings, source, "server")
     store = server.image_store
     if store.url_mode == "presigned" and store.s3 is None:
