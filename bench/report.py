@@ -201,7 +201,7 @@ def render(report: Any) -> str:
         f"imagegate bench - {machine['cores']} cores ({machine['cpu']}), {machine['memory_gb']} GB, Linux "
         f"{machine['kernel']}, Python {machine['python']}, {machine['date']}",
         f"gateway: {settings['gateway_src'] or 'installed'} (repository at {machine['commit']}), malloc "
-        f"{settings['malloc']}"
+        f"{settings['malloc']}, url-mode store in {settings.get('store_dir') or 'bench/results/work'}"
         + (
             f"; candidate: {settings['candidate_src']}, malloc {settings['candidate_malloc']}"
             if settings.get("candidate_src")

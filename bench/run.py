@@ -244,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also run the gateway as target 'candidate' with its image store on S3 (a SeaweedFS it starts)",
     )
     parser.add_argument(
+        "--store-dir",
+        metavar="DIR",
+        help="where the gateways keep url-mode images (default: under bench/results/work, on the disk); "
+        "e.g. a tmpfs such as /dev/shm/imagegate-bench to measure the gateway rather than the filesystem",
+    )
+    parser.add_argument(
         "--hold",
         type=float,
         default=0,
@@ -302,6 +308,7 @@ class Bench:
         self.levels = levels
         self.wanted = wanted
         self.work = RESULTS / "work"
+        self.store_root = Path(args.store_dir) if args.store_dir else self.work
         base_env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
@@ -338,6 +345,7 @@ class Bench:
                     "clients": self.args.clients,
                     "candidate_state": self.args.candidate_state,
                     "candidate_s3": self.args.candidate_s3,
+                    "store_dir": str(self.store_root),
                 },
                 assets=assets.sizes(),
                 startup=startup,
@@ -462,7 +470,7 @@ class Bench:
         return server
 
     def _local_store(self, name: str) -> str:
-        return f'  image_store: {{directory: "{self.work / name}", {STORE_EXPIRY}}}\n'
+        return f'  image_store: {{directory: "{self.store_root / name}", {STORE_EXPIRY}}}\n'
 
     def _routes(self, name: str, server: str) -> str:
         """``name``'s routes file: the emulator's models and ``server`` settings, and the clients: section
