@@ -88,3 +88,17 @@ def test_plugins_command_and_blocking() -> None:
         env={"IMAGEGATE_DISABLE_PLUGINS": "stability,azure", "PATH": ""},
     ).stdout
     assert "stability:" not in blocked.split("blocked:")[0] and "blocked: stability, azure" in blocked
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    """`imagegate plugins | head -1`: the pipe closes before the listing is written."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "imagegate.cli", "plugins"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # before the command has even imported its plugins
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=30) == 1
+    assert "Traceback" not in errors and "BrokenPipeError" not in errors

@@ -8,6 +8,8 @@ One module per command, or per pair of related ones: :mod:`.serve`, :mod:`.inspe
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Sequence
 
 from .clients import ADMIN_KEY_VARIABLE, DEFAULT_URL, new_client_key, usage
@@ -69,6 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="keep trying this many seconds while the store does not answer",
     )
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        # Whoever read the output left (`imagegate plugins | head`): not worth a traceback. Standard output
+        # now goes nowhere, so the flush at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "prepare-store":
         return prepare_store(find_routes(args.routes)[0], args.wait)
     if args.command == "serve":
