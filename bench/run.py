@@ -1,4 +1,4 @@
-"""The benchmark: ``python -m bench.run`` (about 7 minutes) or ``python -m bench.run --quick`` (about 80 s).
+"""The benchmark: ``python -m bench.run`` (about 9 minutes) or ``python -m bench.run --quick`` (about 2 minutes).
 
 It starts on loopback an OpenAI-dialect upstream emulator, the gateway (``imagegate serve``) and a reference
 pass-through proxy, each in its own process, and drives them with closed-loop load generators (their own
@@ -197,7 +197,7 @@ class Report:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument(
-        "--quick", action="store_true", help="short windows, one round, one start-up sample (~80 s)"
+        "--quick", action="store_true", help="short windows, one round, one start-up sample (~2 min)"
     )
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated levels (default 1,8,32)")
     parser.add_argument(
