@@ -224,24 +224,28 @@ def _is_literal_address(host: str) -> bool:
 
 
 async def _read_body(response: aiohttp.ClientResponse) -> bytes:
-    """The whole body, copied once: the chunks as they arrived, joined. (``response.read()`` joins what is
-    buffered at each wake-up, then joins those blocks again: a megabyte answer is often copied twice.)"""
-    content = response.content
-    content.set_read_chunk_size(sys.maxsize)  # as read() does: a body read whole never pauses the socket
-    chunks = [chunk async for chunk, _ in content.iter_chunks()]
-    return b"".join(chunks)
+    """The whole body, copied once (see :func:`_read_limited`)."""
+    body = await _read_limited(response, sys.maxsize)
+    assert body is not None  # nothing exceeds sys.maxsize bytes
+    return body
 
 
 async def _read_limited(response: aiohttp.ClientResponse, max_bytes: int) -> bytes | None:
-    """The body, or ``None`` as soon as it is known to exceed ``max_bytes``."""
+    """The body, or ``None`` as soon as it is known to exceed ``max_bytes``. Copied once: the chunks as they
+    arrived, joined. (``response.read()`` joins what is buffered at each wake-up, then joins those blocks
+    again: a megabyte answer is often copied twice.)"""
     if (response.content_length or 0) > max_bytes:
         return None
-    buffer = bytearray()
-    async for chunk in response.content.iter_chunked(CHUNK):
-        buffer += chunk
-        if len(buffer) > max_bytes:
+    content = response.content
+    content.set_read_chunk_size(sys.maxsize)  # as read() does: a body read whole never pauses the socket
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk, _ in content.iter_chunks():
+        size += len(chunk)
+        if size > max_bytes:
             return None
-    return bytes(buffer)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @contextlib.contextmanager
